@@ -1,0 +1,3 @@
+from imgopt.cli import main
+
+main()

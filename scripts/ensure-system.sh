@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests need, when missing and running as root.
+# Not root: list what is missing and stop (tests that need it will fail, not skip).
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have dockerd || need+=(docker.io)
+have docker-registry || need+=(docker-registry)
+have skopeo || need+=(skopeo)
+have umoci || need+=(umoci)
+have strace || need+=(strace)
+have debootstrap || need+=(debootstrap)
+have unshare || need+=(util-linux)
+have ip || need+=(iproute2)
+have tc || need+=(iproute2)
+have curl || need+=(curl)
+have dpkg-deb || need+=(dpkg)
+have npm || need+=(npm)
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "ensure-system: missing ${need[*]}; run 'make test' as root or install them with apt" >&2
+  exit 0
+fi
+echo "ensure-system: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null

@@ -84,7 +84,10 @@ def _pick(index: Index, tag: str, platform: Platform | None, name: str) -> Descr
         raise NotFound(name, "the layout holds no image")
     if len(ms) == 1:
         return ms[0]
-    # several: choose by platform, the way an index does
+    if not all(m.platform for m in ms):
+        tags = sorted({m.annotations.get(REF_NAME, "") for m in ms} - {""})
+        raise BadInput(name, f"the layout holds {len(ms)} images (tags: {', '.join(tags) or 'none'}); add :TAG")
+    # several platforms of one image: choose the way an index does
     return Index(mt.OCI_INDEX, ms).select(platform, name)
 
 

@@ -30,7 +30,7 @@ class Reason(str, enum.Enum):
     OVERWRITTEN = "overwritten"  # a later entry at the same path replaced it
     DELETED = "deleted"  # a whiteout removed it
     OPAQUE = "opaque"  # an opaque directory hid it
-    REPLACED_BY_DIR = "replaced"  # a directory (or its parent path) displaced it
+    REPLACED_BY_DIR = "replaced"  # a file became a directory or a directory a file
 
 
 class Node:
@@ -194,7 +194,8 @@ class FileTree:
             return
         node = Node(name, e.kind, layer)
         if old is not None:
-            self._hide(e.path, old, layer, Reason.OVERWRITTEN if not old.is_dir else Reason.REPLACED_BY_DIR)
+            same_kind = not old.is_dir and e.kind is not Kind.DIR
+            self._hide(e.path, old, layer, Reason.OVERWRITTEN if same_kind else Reason.REPLACED_BY_DIR)
             node.added = old.added
             ch.modified += 1
         else:

@@ -15,7 +15,7 @@ import platform as _platform
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Callable, Iterator
 
-from imgopt.errors import BadInput, NotFound
+from imgopt.errors import BadInput, DigestMismatch, NotFound
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression, PeekReader, open_decompressed, sniff
 from imgopt.image.digest import VerifyingReader, parse_digest, sha256_bytes
@@ -446,6 +446,39 @@ class TarStream(io.BufferedReader):
         super().__init__(raw, CHUNK)
         self._blob = blob
         self._counter = raw if isinstance(raw, VerifyingReader) else blob
+
+    def _blame(self, err: BadInput) -> None:
+        """A decode error on a blob that does not match its digest is a digest error."""
+        if isinstance(err, DigestMismatch):
+            raise err
+        try:
+            self._blob.drain()
+        except DigestMismatch as dm:
+            raise dm from None
+        except BadInput:
+            pass
+        raise err
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        try:
+            return super().read(n)
+        except BadInput as e:
+            self._blame(e)
+            raise
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        try:
+            return super().readinto(b)
+        except BadInput as e:
+            self._blame(e)
+            raise
+
+    def read1(self, n: int = -1) -> bytes:  # type: ignore[override]
+        try:
+            return super().read1(n)
+        except BadInput as e:
+            self._blame(e)
+            raise
 
     @property
     def uncompressed_bytes(self) -> int:

@@ -28,6 +28,7 @@ DEFAULT_REGISTRY = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ def split_name(ref: str, subject: str) -> tuple[str, str, str]:
         ref, tag = ref.rsplit(":", 1)
         if not _TAG_RE.match(tag):
             raise BadInput(subject, f"invalid tag {tag!r}")
-    if not _NAME_RE.match(ref):
+    first, _, rest = ref.partition("/")
+    has_domain = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    if not (_NAME_RE.match(ref) and (has_domain or _PATH_RE.match(ref))):
         raise BadInput(subject, f"invalid repository name {ref!r}")
     if not tag and not digest:
         tag = "latest"

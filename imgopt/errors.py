@@ -18,6 +18,9 @@ class ImgoptError(Exception):
         self.problem = problem
         super().__init__(f"{subject}: {problem}" if subject else problem)
 
+    def __reduce__(self):  # picklable across worker processes
+        return (self.__class__, (self.subject, self.problem))
+
 
 class BadInput(ImgoptError):
     """The input is not what it claims to be (not an image, corrupt, ...)."""

@@ -260,34 +260,25 @@ class FileTree:
         return sum(1 for _ in self.walk())
 
 
-def hash_member(tf, ti, hasher_factory=None) -> bytes:
-    """xxh3-128 of a tar member's content, read in 1 MiB pieces."""
-    import xxhash
-
-    h = (hasher_factory or xxhash.xxh3_128)()
-    f = tf.extractfile(ti)
-    if f is None:
-        return h.digest()
-    while True:
-        b = f.read(1 << 20)
-        if not b:
-            break
-        h.update(b)
-    return h.digest()
-
-
 def layer_entries(layer, problems: Callable[[str, str], None] | None = None,
                   hash_content: bool = False) -> Iterator[tuple[Entry, bytes | None]]:
-    """Stream (Entry, content digest or None) from a :class:`~imgopt.image.model.Layer`.
+    """Stream (Entry, xxh3-128 of the content or None) from a layer.
 
     The layer's digests are verified when the stream ends.
     """
+    import xxhash
+
     from imgopt.image.tarstream import iter_entries
 
     stream = layer.open_tar()
     try:
-        for e, ti, tf in iter_entries(stream, layer.subject, problems):
-            digest = hash_member(tf, ti) if hash_content and e.kind is Kind.FILE and e.size else None
+        for e, _m, reader in iter_entries(stream, layer.subject, problems):
+            digest = None
+            if hash_content and e.kind is Kind.FILE and e.size:
+                h = xxhash.xxh3_128()
+                while chunk := reader.read_member(1 << 20):
+                    h.update(chunk)
+                digest = h.digest()
             yield e, digest
         stream.verify()
     finally:

@@ -25,18 +25,36 @@ class BoundedFile(io.RawIOBase):
     def __init__(self, path: str, offset: int, size: int):
         super().__init__()
         self._f = open(path, "rb")
+        self._start = offset
+        self._size = size
+        self._pos = 0
         self._f.seek(offset)
-        self._left = size
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 1:
+            pos += self._pos
+        elif whence == 2:
+            pos += self._size
+        self._pos = max(0, min(pos, self._size))
+        self._f.seek(self._start + self._pos)
+        return self._pos
+
     def readinto(self, b) -> int:  # type: ignore[override]
-        if self._left <= 0:
+        left = self._size - self._pos
+        if left <= 0:
             return 0
-        mv = memoryview(b)[: min(len(b), self._left)]
+        mv = memoryview(b)[: min(len(b), left)]
         n = self._f.readinto(mv) or 0
-        self._left -= n
+        self._pos += n
         return n
 
     def close(self) -> None:
@@ -59,6 +77,10 @@ class FS:
 
     def size(self, rel: str) -> int:
         raise NotImplementedError
+
+    def locate(self, rel: str) -> tuple[str, int, int] | None:
+        """(file, offset, size) of a member on local disk, for out-of-process hashing."""
+        return None
 
     def read(self, rel: str, limit: int = 64 << 20) -> bytes:
         if self.size(rel) > limit:
@@ -89,6 +111,10 @@ class DirFS(FS):
             return open(self._p(rel), "rb")
         except FileNotFoundError:
             raise NotFound(self.name, f"{rel} is missing") from None
+
+    def locate(self, rel: str) -> tuple[str, int, int] | None:
+        p = self._p(rel)
+        return (p, 0, os.path.getsize(p)) if os.path.isfile(p) else None
 
     def size(self, rel: str) -> int:
         try:
@@ -162,6 +188,10 @@ class TarFS(FS):
 
     def size(self, rel: str) -> int:
         return self._resolve(rel).size
+
+    def locate(self, rel: str) -> tuple[str, int, int] | None:
+        ti = self._resolve(rel)
+        return (self.path, ti.offset_data, ti.size)
 
     def close(self) -> None:
         if self._tmpdir:

@@ -399,6 +399,8 @@ class Layer:
         self.subject = subject
         self._compression = compression
         self.uncompressed_size = uncompressed_size
+        # (file, offset, size) when the blob lies on local disk, else None
+        self.local: tuple[str, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Layer({self.descriptor.digest[:19]}, {self.descriptor.size} B, {self._compression})"
@@ -423,6 +425,40 @@ class Layer:
         """The compressed blob, verified against descriptor digest and size."""
         return VerifyingReader(self._opener(), self.descriptor.digest, self.descriptor.size, self.subject)
 
+    def open_seekable_tar(self) -> BinaryIO | None:
+        """The layer tar as a seekable file, when stored uncompressed on local disk.
+
+        Reading it this way is NOT verified: call :meth:`verify` as well
+        (analysis does it in a parallel thread).
+        """
+        if self.compression is not Compression.NONE:
+            return None
+        f = self._opener()
+        if getattr(f, "seekable", lambda: False)():
+            return f
+        f.close()
+        return None
+
+    def verify(self, pool: Any = None) -> Any:
+        """Read the whole blob and check its digest (and the diffID).
+
+        With a process ``pool`` and a blob on local disk, the hashing runs in
+        another process (no GIL) and a future is returned; ``.result()``
+        raises :class:`DigestMismatch`.
+        """
+        if self.compression is Compression.NONE and self.descriptor.digest != self.diff_id:
+            raise DigestMismatch(self.subject, f"uncompressed layer's digest {self.descriptor.digest} is not "
+                                               f"its diffID {self.diff_id}")
+        if pool is not None and self.local is not None:
+            return pool.submit(verify_file_range, *self.local, self.descriptor.digest, self.descriptor.size,
+                               self.subject)
+        blob = self.open_blob()
+        try:
+            blob.drain()
+        finally:
+            blob.close()
+        return None
+
     def open_tar(self) -> "TarStream":
         """The uncompressed tar stream, verified against the diffID at EOF.
 
@@ -437,6 +473,29 @@ class Layer:
         if not (codec is Compression.NONE and self.descriptor.digest == self.diff_id):
             raw = VerifyingReader(raw, self.diff_id, self.uncompressed_size, f"{self.subject} (uncompressed)")
         return TarStream(raw, blob)
+
+
+def verify_file_range(path: str, offset: int, size: int, digest: str, expected_size: int, subject: str) -> None:
+    """Hash ``size`` bytes of ``path`` at ``offset`` (runs in a worker process)."""
+    import hashlib
+
+    if size != expected_size:
+        raise DigestMismatch(subject, f"blob is {size} bytes, descriptor says {expected_size}")
+    alg = digest.split(":", 1)[0]
+    h = hashlib.new(alg)
+    buf = bytearray(8 << 20)
+    left = size
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while left > 0:
+            n = f.readinto(memoryview(buf)[: min(left, len(buf))])
+            if not n:
+                raise DigestMismatch(subject, "blob is truncated on disk")
+            h.update(memoryview(buf)[:n])
+            left -= n
+    got = f"{alg}:{h.hexdigest()}"
+    if got != digest:
+        raise DigestMismatch(subject, f"digest mismatch: content hashes to {got}, expected {digest}")
 
 
 class TarStream(io.BufferedReader):

@@ -9,12 +9,10 @@ reported through ``problems`` and made safe rather than trusted.
 from __future__ import annotations
 
 import enum
-import posixpath
-import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-from imgopt.errors import BadInput
+from imgopt.image.fasttar import Member, TarReader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -30,13 +28,6 @@ class Kind(str, enum.Enum):
     FIFO = "fifo"
     WHITEOUT = "whiteout"  # .wh.NAME: hides NAME of lower layers
     OPAQUE = "opaque"  # .wh..wh..opq: hides all lower-layer children of the dir
-
-
-_TAR_KIND = {
-    tarfile.REGTYPE: Kind.FILE, tarfile.AREGTYPE: Kind.FILE, tarfile.CONTTYPE: Kind.FILE,
-    tarfile.DIRTYPE: Kind.DIR, tarfile.SYMTYPE: Kind.SYMLINK, tarfile.LNKTYPE: Kind.HARDLINK,
-    tarfile.CHRTYPE: Kind.CHAR, tarfile.BLKTYPE: Kind.BLOCK, tarfile.FIFOTYPE: Kind.FIFO,
-}
 
 
 @dataclass(slots=True)
@@ -86,70 +77,60 @@ def normalize(name: str) -> tuple[str, str | None]:
     return "/".join(parts), problem
 
 
-def _xattrs(ti: tarfile.TarInfo) -> dict[str, str]:
-    if not ti.pax_headers:
-        return {}
-    return {k[len("SCHILY.xattr."):]: v for k, v in ti.pax_headers.items() if k.startswith("SCHILY.xattr.")}
+_TYPE_KIND = {
+    b"0": Kind.FILE, b"7": Kind.FILE, b"5": Kind.DIR, b"2": Kind.SYMLINK, b"1": Kind.HARDLINK,
+    b"3": Kind.CHAR, b"4": Kind.BLOCK, b"6": Kind.FIFO,
+}
 
 
-def entry_from_tarinfo(ti: tarfile.TarInfo, problems: Callable[[str, str], None] | None = None) -> Entry:
-    path, problem = normalize(ti.name)
+def entry_from_member(m: Member, problems: Callable[[str, str], None] | None = None) -> Entry:
+    """An :class:`Entry` from a raw tar member: names normalized, whiteouts decoded."""
+    path, problem = normalize(m.name)
     if problem and problems:
-        problems(ti.name, problem)
-    kind = _TAR_KIND.get(ti.type)
+        problems(m.name, problem)
+    kind = _TYPE_KIND.get(m.type)
     if kind is None:
         if problems:
-            problems(ti.name, f"unsupported tar entry type {ti.type!r}; treated as a regular file")
+            problems(m.name, f"unsupported tar entry type {m.type!r}; treated as a regular file")
         kind = Kind.FILE
-    base = posixpath.basename(path)
+    base = path.rsplit("/", 1)[-1]
     target = ""
-    if base == OPAQUE_MARKER:
-        kind, target = Kind.OPAQUE, posixpath.dirname(path)
-    elif base.startswith(WHITEOUT_PREFIX):
-        hidden = base[len(WHITEOUT_PREFIX):]
-        kind, target = Kind.WHITEOUT, posixpath.join(posixpath.dirname(path), hidden)
-        if hidden in ("", ".", ".."):
-            if problems:
-                problems(ti.name, "whiteout of an invalid name")
-            target = ""
-    linkname = ti.linkname
+    if base.startswith(WHITEOUT_PREFIX):
+        parent = path[: len(path) - len(base) - 1] if "/" in path else ""
+        if base == OPAQUE_MARKER:
+            kind, target = Kind.OPAQUE, parent
+        else:
+            hidden = base[len(WHITEOUT_PREFIX):]
+            kind, target = Kind.WHITEOUT, (f"{parent}/{hidden}" if parent else hidden)
+            if hidden in ("", ".", ".."):
+                if problems:
+                    problems(m.name, "whiteout of an invalid name")
+                target = ""
+    linkname = m.linkname
     if kind is Kind.HARDLINK:
-        linkname, lproblem = normalize(ti.linkname)
+        linkname, lproblem = normalize(m.linkname)
         if lproblem and problems:
-            problems(ti.name, f"hardlink target: {lproblem}")
+            problems(m.name, f"hardlink target: {lproblem}")
+    xattrs = {k[13:]: v for k, v in m.pax.items() if k.startswith("SCHILY.xattr.")} if m.pax else {}
     return Entry(
-        path=path, kind=kind, size=ti.size if kind is Kind.FILE else 0, mode=ti.mode, uid=ti.uid, gid=ti.gid,
-        mtime=int(ti.mtime), linkname=linkname, uname=ti.uname, gname=ti.gname,
-        devmajor=ti.devmajor, devminor=ti.devminor, xattrs=_xattrs(ti), target=target,
+        path=path, kind=kind, size=m.size if kind is Kind.FILE else 0, mode=m.mode & 0o7777, uid=m.uid,
+        gid=m.gid, mtime=m.mtime, linkname=linkname, uname=m.uname, gname=m.gname,
+        devmajor=m.devmajor, devminor=m.devminor, xattrs=xattrs, target=target,
     )
 
 
-def iter_tar(stream: BinaryIO, subject: str) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
-    """Yield (TarInfo, TarFile) for each member; ``tf.extractfile(ti)`` reads it.
+def iter_entries(stream: BinaryIO, subject: str, problems: Callable[[str, str], None] | None = None,
+                 seekable: bool | None = False) -> Iterator[tuple[Entry, Member, TarReader]]:
+    """Yield (Entry, raw Member, reader) for each member of a layer tar.
 
-    A truncated or corrupt tar raises :class:`BadInput` naming ``subject``.
+    ``reader.read_member()`` returns the current member's content; content
+    not read is skipped.  Damage raises :class:`BadInput` naming ``subject``.
     """
-    try:
-        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20)
-    except tarfile.ReadError as e:
-        raise BadInput(subject, f"not a tar archive: {e}") from None
-    try:
-        while True:
-            try:
-                ti = tf.next()
-            except tarfile.ReadError as e:
-                raise BadInput(subject, f"corrupt tar: {e}") from None
-            except EOFError:
-                raise BadInput(subject, "tar archive is truncated") from None
-            if ti is None:
-                return
-            yield ti, tf
-    except (tarfile.ReadError, EOFError) as e:  # raised while the consumer read a member
-        raise BadInput(subject, f"tar archive is truncated or corrupt: {e}") from None
+    reader = TarReader(stream, subject, seekable)
+    for m in reader:
+        yield entry_from_member(m, problems), m, reader
 
 
-def iter_entries(stream: BinaryIO, subject: str,
-                 problems: Callable[[str, str], None] | None = None) -> Iterator[tuple[Entry, tarfile.TarInfo, tarfile.TarFile]]:
-    """Yield (Entry, TarInfo, TarFile) for each member of a layer tar."""
-    for ti, tf in iter_tar(stream, subject):
-        yield entry_from_tarinfo(ti, problems), ti, tf
+def iter_tar(stream: BinaryIO, subject: str) -> Iterator[Member]:
+    """Raw members of a tar stream (content skipped)."""
+    yield from TarReader(stream, subject, False)

@@ -105,7 +105,16 @@ def _image_from_descriptor(fs: FS, desc: Descriptor, platform: Platform | None, 
     config = _read_blob(fs, man.config)
     img = build_image(name, raw, config, lambda d: _open_blob(fs, d), desc.media_type or None, index=index)
     _check_blobs_present(fs, img)
+    _locate(fs, img, {l.digest: blob_path(l.digest) for l in img.layers if not l.descriptor.urls})
     return img
+
+
+def _locate(fs: FS, img: Image, paths: dict[str, str]) -> None:
+    """Tell each layer where its bytes lie on disk (fast, out-of-process verification)."""
+    for l in img.layers:
+        rel = paths.get(l.digest)
+        if rel is not None:
+            l.local = fs.locate(rel)
 
 
 def _check_blobs_present(fs: FS, img: Image) -> None:
@@ -181,6 +190,7 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
     img = build_image(name, raw, config_raw, opener, repo_tags=tags)
     for l, c in zip(img.layers, codecs):
         l._compression = c
+    _locate(fs, img, paths)
     return img
 
 
@@ -231,5 +241,6 @@ def _original_manifest(fs: FS, config_raw: bytes, layer_paths: list[str], platfo
             continue
         img = build_image(name, raw, config_raw, lambda dd: _open_blob(fs, dd), d.media_type or None,
                           repo_tags=tags, index=index)
+        _locate(fs, img, {l.digest: blob_path(l.digest) for l in img.layers})
         return img
     return None

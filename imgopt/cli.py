@@ -60,7 +60,48 @@ def _source_opts(platform: str | None, insecure: bool, progress=None):
                          progress=progress)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands that live in their stage's package ("name": "module:attribute"),
+# imported only when used so `imgopt --help` stays fast.
+LAZY_COMMANDS = {
+    "analyze": "imgopt.analyze.cli:analyze",
+    "trace": "imgopt.trace.cli:trace",
+    "minify": "imgopt.minify.cli:minify",
+    "slim": "imgopt.minify.cli:slim",
+    "simulate": "imgopt.simulate.cli:simulate",
+    "calibrate": "imgopt.simulate.cli:calibrate",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        import importlib.util
+
+        names = set(super().list_commands(ctx))
+        for name, target in LAZY_COMMANDS.items():
+            try:
+                found = importlib.util.find_spec(target.split(":")[0]) is not None
+            except ModuleNotFoundError:  # parent package not there
+                found = False
+            if found:
+                names.add(name)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in LAZY_COMMANDS:
+            import importlib
+
+            mod, attr = LAZY_COMMANDS[name].split(":")
+            try:
+                cmd = getattr(importlib.import_module(mod), attr)
+            except ModuleNotFoundError as e:
+                if e.name and mod.startswith(e.name):
+                    return None
+                raise
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="imgopt")
 def cli() -> None:
     """Make container images start fast.

@@ -1,0 +1,1 @@
+"""Run an image's entrypoint in a sandbox and record which files it touches."""

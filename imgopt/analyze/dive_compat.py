@@ -13,7 +13,9 @@ figure differs): opaque markers (``.wh..wh..opq``) are ignored; a whiteout is
 a node of the path it deletes, sized 0 for a file and the whole lower subtree
 for a directory; a whiteout of a path that never existed takes 1 byte off
 sum(min) and stops that layer's walk; hardlinks count 0 bytes; layer sizes are
-sums of tar-header sizes; ties in the file list follow Go's pdqsort.
+sums of tar-header sizes; ties in the file list follow Go's pdqsort; a layer
+that ``docker save`` stored as a symlink to an identical layer's tar is read
+as an empty layer (dive reads the link entry's empty body).
 
 The differential test (tests/test_dive_compat.py) runs the real dive on the
 same archives and asserts equal numbers.
@@ -26,10 +28,6 @@ from dataclasses import dataclass, field
 
 WH = ".wh."
 WHWH = ".wh..wh.."
-
-
-class _VisitError(Exception):
-    pass
 
 
 class _Node:
@@ -159,28 +157,52 @@ def build_trees(layers: list[list[tuple[str, int, bool]]]) -> list[_Tree]:
     return trees
 
 
+def _walk_leaves(root: _Node):
+    """(node, dive path) of every leaf, children before parents, names in byte order.
+
+    Same order as dive's VisitDepthChildFirst with an is-leaf evaluator, with
+    the path built on the way down instead of re-walking parent links.
+    """
+    stack: list[tuple[_Node, str, bool]] = [(root, "", False)]
+    while stack:
+        node, prefix, expanded = stack.pop()
+        if node.children:
+            if not expanded:
+                stack.append((node, prefix, True))
+                for k in sorted(node.children, key=_bytes_key, reverse=True):
+                    stack.append((node.children[k], f"{prefix}/{k}", False))
+            continue
+        if node is root:
+            continue
+        name = node.name
+        if name.startswith(WH):
+            yield node, prefix[: len(prefix) - len(name)] + name[len(WH):]
+        else:
+            yield node, prefix
+
+
 def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
     trees = build_trees(layers)
     emap: dict[str, list] = {}  # path -> [nodes, cum, min]
     inefficient: list[tuple[str, list]] = []
-    first_ref = trees[0].copy() if trees else None
+    # the stacked lower layers are only consulted to size whiteouts
+    has_whiteouts = any(p.rsplit("/", 1)[-1].startswith(WH) for entries in layers for p, _, _ in entries)
+    first_ref = trees[0].copy() if trees and has_whiteouts else None
     stacked = None
-    if trees:
+    if trees and has_whiteouts:
         stacked = trees[0].copy()
         stacked.stack(trees[0])
     for idx, tree in enumerate(trees):
         ref = first_ref if idx == 0 else stacked
-
-        def visitor(node: _Node, ref=ref) -> None:
-            p = node.path()
+        for node, p in _walk_leaves(tree.root):
             d = emap.get(p)
             if d is None:
                 d = emap[p] = [0, 0, -1]
-            if node.is_whiteout():
+            if node.name.startswith(WH):
                 size = 0
                 prev = ref.get_node(p) if ref is not None else None
                 if prev is None:
-                    raise _VisitError(p)
+                    break  # dive logs the error and skips the rest of this layer's walk
                 if prev.isdir:
                     acc = [0]
 
@@ -197,11 +219,6 @@ def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
             d[0] += 1
             if d[0] == 2:
                 inefficient.append((p, d))
-
-        try:
-            tree.visit(visitor, lambda n: not n.children)
-        except _VisitError:
-            pass  # dive logs the error and skips the rest of this layer's walk
         if idx >= 1 and stacked is not None:
             stacked.stack(tree)
     min_sum = sum(d[2] for d in emap.values())
@@ -214,7 +231,6 @@ def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
     uwp = wasted / user if user else None
     files = [DiveFile(d[0], d[1], p) for p, d in reversed(inefficient)]
     return DiveCompat(score, sum(sizes), user, wasted, uwp, sizes, files)
-
 
 
 def go_sort(a, less):

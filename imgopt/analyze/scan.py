@@ -201,6 +201,8 @@ def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = No
                 ls = _scan_seekable(i, layer, f, tree, content, problems)
             else:
                 ls = _scan_stream(i, layer, tree, content, problems)
+            if layer.archive_link:
+                ls.dive = []  # dive reads the link's empty body: an empty layer
             scans.append(ls)
             if progress:
                 progress(layer.size, total)

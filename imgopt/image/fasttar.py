@@ -45,6 +45,10 @@ class Member:
 
 
 def _num(field_: bytes, subject: str) -> int:
+    try:  # the common case: NUL/space padded octal
+        return int(field_.rstrip(b"\0 ") or b"0", 8)
+    except ValueError:
+        pass
     if field_ and field_[0] & 0x80:  # GNU base-256
         n = int.from_bytes(field_[1:], "big")
         if field_[0] & 0x40:
@@ -150,7 +154,7 @@ class TarReader:
                 return
             f = _HDR.unpack(buf)
             chk = _num(f[6], subject)
-            if chk != sum(buf[:148]) + 256 + sum(buf[156:]) and chk != _signed_sum(buf):
+            if chk != sum(buf) - sum(buf[148:156]) + 256 and chk != _signed_sum(buf):
                 raise BadInput(subject, f"corrupt tar header at offset {self._pos - BLOCK} (bad checksum)")
             name = f[0]
             if f[9] == b"ustar\x00" and f[15][:1] != b"\x00":
@@ -182,7 +186,8 @@ class TarReader:
                 mtime=_num(f[5], subject),
                 linkname=longlink if longlink is not None else _str(f[8]),
                 uname=_str(f[11]), gname=_str(f[12]),
-                devmajor=_num(f[13], subject), devminor=_num(f[14], subject),
+                devmajor=_num(f[13], subject) if typ in (b"3", b"4") else 0,
+                devminor=_num(f[14], subject) if typ in (b"3", b"4") else 0,
                 offset_data=data_at, pax=merged,
             )
             if merged:

@@ -189,6 +189,11 @@ class TarFS(FS):
     def size(self, rel: str) -> int:
         return self._resolve(rel).size
 
+    def is_link(self, rel: str) -> bool:
+        """Is the member itself a symlink/hardlink (docker save dedups identical layers so)?"""
+        ti = self.members.get(normalize(rel)[0])
+        return ti is not None and (ti.issym() or ti.islnk())
+
     def locate(self, rel: str) -> tuple[str, int, int] | None:
         ti = self._resolve(rel)
         return (self.path, ti.offset_data, ti.size)

@@ -401,6 +401,8 @@ class Layer:
         self.uncompressed_size = uncompressed_size
         # (file, offset, size) when the blob lies on local disk, else None
         self.local: tuple[str, int, int] | None = None
+        # stored in a docker archive as a link to an identical layer's tar
+        self.archive_link = False
 
     def __repr__(self) -> str:
         return f"Layer({self.descriptor.digest[:19]}, {self.descriptor.size} B, {self._compression})"

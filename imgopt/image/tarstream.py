@@ -58,6 +58,9 @@ def normalize(name: str) -> tuple[str, str | None]:
     ``..`` components that would climb above the root are clamped at the root
     (as Docker's extraction does), absolute paths are made relative.
     """
+    if not name.startswith(("/", "./", "../")) and "//" not in name and "/." not in name and "\x00" not in name \
+            and name not in (".", ".."):
+        return name.rstrip("/"), None  # the common, already clean case
     problem = None
     if "\x00" in name:
         problem = "name contains NUL"

@@ -188,8 +188,11 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
         return fs.open(paths[d.digest])
 
     img = build_image(name, raw, config_raw, opener, repo_tags=tags)
-    for l, c in zip(img.layers, codecs):
+    for l, c, p in zip(img.layers, codecs, layer_paths):
         l._compression = c
+        # `docker save` stores a layer identical to an earlier one as a symlink
+        # to it; dive then reads an empty layer (reproduced by dive_compat)
+        l.archive_link = bool(getattr(fs, "is_link", lambda _: False)(p))
     _locate(fs, img, paths)
     return img
 

@@ -303,8 +303,12 @@ class _TarOut:
         self.add(name, len(data), io.BytesIO(data))
 
     def add_blob(self, desc: Descriptor, opener, progress=None, total=0) -> None:
+        import io
+
         with opener() as src:
-            self.add(blob_path(desc.digest), desc.size, src, progress, total)
+            # tarfile treats a short read as the end of the data: buffer raw streams
+            stream = io.BufferedReader(src, CHUNK) if isinstance(src, io.RawIOBase) else src
+            self.add(blob_path(desc.digest), desc.size, stream, progress, total)
             src.drain()
 
     def close(self) -> None:

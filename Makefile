@@ -29,6 +29,9 @@ demo: install
 	$(BIN)/imgopt inspect --format json $(FIXTURE) > $(DEMO)/inspect.json
 	$(BIN)/imgopt copy --quiet --compress zstd $(FIXTURE) oci:$(DEMO)/sample-oci:zstd
 	$(BIN)/imgopt inspect --deep oci:$(DEMO)/sample-oci:zstd | tee $(DEMO)/inspect-zstd.txt
+	$(BIN)/imgopt analyze --dockerfile fixtures/sample/Dockerfile $(FIXTURE) | tee $(DEMO)/analyze.txt
+	$(BIN)/imgopt analyze --format json -o $(DEMO)/analyze.json $(FIXTURE)
+	$(BIN)/imgopt analyze --format markdown -o $(DEMO)/analyze.md $(FIXTURE)
 	@echo "demo: reports written to $(DEMO)/"
 
 test: install services

@@ -327,22 +327,22 @@ class _Parser:
         self._directives()
         cont = _continuation(self.escape)
         while self.pos < len(self.lines):
-            logical, start = self._logical_line(cont)
+            logical, start, end = self._logical_line(cont)
             if logical is not None:
-                self._add(logical, start)
+                self._add(logical, start, end)
         if not self.stages:
             self.problems.append("no FROM instruction")
         return Dockerfile(self.name, self.directives, self.escape, self.instructions, self.stages, self.problems)
 
     def _directives(self) -> None:
         """Parser directives: ``# key=value`` lines at the very top."""
-        for line in self.lines:
+        for no, line in enumerate(self.lines, 1):
             m = _DIRECTIVE.match(line.strip())
             if not m or m.group(1).lower() not in KNOWN_DIRECTIVES:
                 break
             key, value = m.group(1).lower(), m.group(2)
             if key in self.directives:
-                self.problems.append(f"line {self.lines.index(line) + 1}: repeated '{key}' directive ignored")
+                self.problems.append(f"line {no}: repeated '{key}' directive ignored")
                 continue
             self.directives[key] = value
         esc = self.directives.get("escape")
@@ -352,13 +352,16 @@ class _Parser:
             else:
                 self.problems.append(f"invalid escape directive {esc!r} (must be \\ or `), using \\")
 
-    def _logical_line(self, cont: re.Pattern[str]) -> tuple[str | None, int]:
-        """Join one instruction's physical lines; (None, _) for a blank/comment line."""
-        start = self.pos
+    def _logical_line(self, cont: re.Pattern[str]) -> tuple[str | None, int, int]:
+        """Join one instruction's physical lines.
+
+        Returns (text or None for a blank/comment line, first line, last line), 1-based.
+        """
+        start = end = self.pos + 1
         first = self.lines[self.pos].lstrip()
         self.pos += 1
         if not first or first.startswith("#"):
-            return None, start
+            return None, start, end
         parts = [cont.sub("", first)]
         more = cont.search(first) is not None
         while more and self.pos < len(self.lines):
@@ -368,13 +371,14 @@ class _Parser:
                 continue  # BuildKit skips comment and (with a warning) empty lines here
             more = cont.search(line) is not None
             parts.append(cont.sub("", line))
+            end = self.pos
         logical = "".join(parts)
         if not logical.strip():
-            return None, start
-        return logical, start
+            return None, start, end
+        return logical, start, end
 
-    def _add(self, logical: str, start: int) -> None:
-        instr = self._instruction(logical, start + 1)
+    def _add(self, logical: str, start: int, end: int) -> None:
+        instr = self._instruction(logical, start, end)
         if instr.keyword in HEREDOC_INSTRUCTIONS and "<<" in logical:
             instr.heredocs = self._heredocs(logical, instr)
             if instr.heredocs:
@@ -387,7 +391,7 @@ class _Parser:
             self.problems.append(f"line {instr.start_line}: {instr.keyword} before the first FROM")
         self.instructions.append(instr)
 
-    def _instruction(self, logical: str, line_no: int) -> Instruction:
+    def _instruction(self, logical: str, line_no: int, end: int) -> Instruction:
         parts = _WS.split(logical.strip(), maxsplit=1)
         keyword = parts[0].upper()
         flags, args = _split_flags(parts[1]) if len(parts) > 1 else ([], "")
@@ -399,7 +403,7 @@ class _Parser:
         return Instruction(
             keyword=keyword, args=args, flags=flags,
             exec_form=_parse_json_array(args) if keyword in JSON_INSTRUCTIONS else None,
-            heredocs=[], start_line=line_no, end_line=self.pos,
+            heredocs=[], start_line=line_no, end_line=end,
             stage_index=stage.index if stage else None, stage_name=stage.name if stage else None,
             original=logical.strip(), known=known)
 
@@ -439,6 +443,8 @@ class _Parser:
             name = words[2].lower()
         if not base or len(words) not in (1, 3) or (len(words) == 3 and name is None):
             self.problems.append(f"line {instr.start_line}: malformed FROM {instr.args!r}")
+        if name is not None and any(s.name == name for s in self.stages):
+            self.problems.append(f"line {instr.start_line}: stage name {name!r} is used twice")
         index = len(self.stages)
         instr.stage_index, instr.stage_name = index, name
         base_stage = next((s.index for s in reversed(self.stages) if s.name and s.name == base.lower()), None)
@@ -561,7 +567,7 @@ def _copy_parts(instr: Instruction) -> tuple[list[str], str]:
 
 def _recorded_copy(step: BuildStep) -> tuple[list[str] | None, str]:
     """(sources or None when unknown, destination) of a COPY/ADD history entry."""
-    if step.builder == "classic" or " in " in step.args and re.match(r"^\w+:\S* in ", step.args):
+    if step.builder == "classic" or re.match(r"^\w+:\S* in ", step.args):  # "dir:<hash> in /app"
         _, _, dest = step.args.rpartition(" in ")
         return None, dest.strip()
     words = [w for w in step.args.split() if not w.startswith("--")]

@@ -22,7 +22,7 @@ from imgopt.analyze.dive_compat import dive_compat
 from imgopt.analyze.duplicates import find_duplicates
 from imgopt.analyze.entrypoint import analyze_entrypoint
 from imgopt.analyze.junk import JunkRule, find_junk
-from imgopt.analyze.scan import Scan, scan_image
+from imgopt.analyze.scan import Scan, scan_image, worker_pool
 from imgopt.image.model import Image
 from imgopt.image.tarstream import Kind
 
@@ -35,15 +35,25 @@ class AnalyzeOptions:
     rules: list[JunkRule] | None = None  # default: rules/junk/*.yaml
     jobs: int = 2
     progress: object | None = None
+    verify: bool = True  # SHA-256 of layers read in place (streamed ones are always verified)
 
 
 def analyze(image: Image, opts: AnalyzeOptions | None = None) -> R.AnalysisResult:
+    """Scan once, then run the analyses; dive's walk runs in a worker process
+    beside the others (it only needs the per-layer entry lists)."""
     opts = opts or AnalyzeOptions()
-    scan = scan_image(image, progress=opts.progress, jobs=opts.jobs)  # type: ignore[arg-type]
+    pool = worker_pool(opts.jobs)
     try:
-        return build_result(scan, opts)
+        scan = scan_image(image, progress=opts.progress, jobs=opts.jobs, pool=pool,  # type: ignore[arg-type]
+                          verify=opts.verify)
+        try:
+            dive = pool.submit(dive_compat, [ls.dive for ls in scan.layers]) if pool else None
+            return build_result(scan, opts, dive)
+        finally:
+            scan.close()
     finally:
-        scan.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _abs(path: str) -> str:
@@ -51,16 +61,16 @@ def _abs(path: str) -> str:
     return "/" + path if not path.startswith("/") else path
 
 
-def build_result(scan: Scan, opts: AnalyzeOptions) -> R.AnalysisResult:
+def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.AnalysisResult:
     image = scan.image
     tree = scan.tree
     cfg = image.config
     env = cfg.env_dict
 
-    dive = dive_compat([ls.dive for ls in scan.layers])
     junk = find_junk(tree, env, opts.rules)
     dups = find_duplicates(scan)
     ep = analyze_entrypoint(scan)
+    dive = dive_future.result() if dive_future is not None else dive_compat([ls.dive for ls in scan.layers])
 
     hidden_from: dict[int, int] = defaultdict(int)
     hidden_by: dict[int, int] = defaultdict(int)

@@ -120,10 +120,8 @@ class Resolver:
 
     def content_node(self, node: Node, path: str) -> tuple[int, str]:
         """(layer, path) where a file's bytes live (a hardlink's target)."""
-        if node.kind is Kind.HARDLINK and node.linkname:
-            target = self.tree.get(node.linkname)
-            if target is not None:
-                return target.layer, node.linkname
+        if node.kind is Kind.HARDLINK and node.src is not None:
+            return node.src
         return node.layer, path.lstrip("/")
 
     def head(self, node: Node, path: str, n: int = 256) -> bytes:

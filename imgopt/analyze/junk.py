@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import yaml
 
 from imgopt.errors import BadInput
+from imgopt.analyze.globtree import GlobSet
 from imgopt.image.filetree import FileTree, Node
 from imgopt.image.tarstream import Kind
 
@@ -145,19 +146,13 @@ _PYBIN = re.compile(r"(?:^|/)bin/python(\d)\.(\d+)$")
 
 
 def _pycache_detector(ctx: "JunkContext") -> Callable[[str], bool]:
-    tags = set()
-    for p in ctx.paths:
-        m = _PYBIN.search(p)
-        if m:
-            tags.add(f"cpython-{m.group(1)}{m.group(2)}")
-
     def junk(path: str) -> bool:
         m = _PYC.match(path)
         if not m:
             return False
         d, name, tag = m.group(1), m.group(2), m.group(3)
         src = f"{d}/{name}.py" if d else f"{name}.py"
-        return src not in ctx.paths or tag not in tags
+        return not ctx.exists(src) or tag not in ctx.python_tags
 
     return junk
 
@@ -191,10 +186,29 @@ class JunkClass:
     layers: dict[int, int] = field(default_factory=dict)  # layer index -> bytes
 
 
-@dataclass
 class JunkContext:
-    env: dict[str, str]
-    paths: set[str]  # every path of the final filesystem
+    """What detectors may consult: the image's environment and final tree."""
+
+    def __init__(self, env: dict[str, str], tree: FileTree):
+        self.env = env
+        self.tree = tree
+        self._python_tags: set[str] | None = None
+
+    def exists(self, path: str) -> bool:
+        return self.tree.get(path) is not None
+
+    @property
+    def python_tags(self) -> set[str]:
+        """cache tags (cpython-311, ...) of the Python interpreters in the image."""
+        if self._python_tags is None:
+            tags = set()
+            for p, n in self.tree.walk():
+                if n.kind is not Kind.DIR:
+                    m = _PYBIN.search(p)
+                    if m:
+                        tags.add(f"cpython-{m.group(1)}{m.group(2)}")
+            self._python_tags = tags
+        return self._python_tags
 
 
 @dataclass
@@ -214,22 +228,13 @@ class JunkReport:
 def find_junk(tree: FileTree, env: dict[str, str], rules: list[JunkRule] | None = None,
               examples: int = 5) -> JunkReport:
     rules = rules if rules is not None else load_rules()
-    # one pass of one regex finds the first rule whose globs match; excludes
-    # and detectors, rarely needed, fall back to trying the later rules
-    combined = re.compile("^(?:" + "|".join(
-        f"(?P<r{i}>" + "|".join(glob_to_regex(g) for g in r.paths) + ")" for i, r in enumerate(rules) if r.paths
-    ) + ")$") if rules else None
-    files: list[tuple[str, Node]] = [(p, n) for p, n in tree.walk() if n.kind is not Kind.DIR]
-    ctx = JunkContext(env, {p for p, _ in files})
+    globs = GlobSet([(i, g) for i, r in enumerate(rules) for g in r.paths])
+    ctx = JunkContext(env, tree)
     detectors = {r.id: DETECTORS[r.detector](ctx) for r in rules if r.detector}
     classes = {r.id: JunkClass(r.id, r.title, r.group, r.why, r.safe_to_remove) for r in rules}
     picked: dict[str, list[JunkFile]] = {r.id: [] for r in rules}
     assignment: dict[str, str] = {}
-    for path, node in files:
-        m = combined.match(path) if combined is not None else None
-        if m is None:
-            continue
-        first = int(m.lastgroup[1:]) if m.lastgroup else 0
+    for path, node, first in globs.walk(tree):
         for r in rules[first:]:
             if not r.matches(path):
                 continue

@@ -178,26 +178,38 @@ class _Window(io.RawIOBase):
 # ------------------------------------------------------------------ scanning
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """Worker processes for CPU work beside the parser (threads would fight it for the GIL)."""
+    if jobs <= 1:
+        return None
+    return ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork"))
+
+
 def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = None,
-               jobs: int = 2) -> Scan:
-    """Read every layer once; verify every blob; build the merged tree."""
+               jobs: int = 2, pool: ProcessPoolExecutor | None = None, verify: bool = True) -> Scan:
+    """Read every layer once; verify every blob; build the merged tree.
+
+    ``verify=False`` skips the SHA-256 of layers read in place from local
+    disk (streamed layers are always verified, at no extra cost).
+    """
     tree = FileTree()
     content = Content(image)
     scans: list[LayerScan] = []
     problems: list[tuple[int, str, str]] = []
     total = sum(l.size for l in image.layers)
-    # hashing in worker processes: threads would fight the parser for the GIL
-    pool = ProcessPoolExecutor(max_workers=max(1, jobs - 1), mp_context=multiprocessing.get_context("fork")) \
-        if jobs > 1 and any(l.local for l in image.layers) else None
+    own_pool = pool is None and verify and any(l.local for l in image.layers)
+    if own_pool:
+        pool = worker_pool(jobs)
     verifications: list[Future] = []
     try:
         for i, layer in enumerate(image.layers):
             f = layer.open_seekable_tar()
             if f is not None:
                 content.add_seekable(i, f)
-                fut = layer.verify(pool)
-                if fut is not None:
-                    verifications.append(fut)
+                if verify:
+                    fut = layer.verify(pool)
+                    if fut is not None:
+                        verifications.append(fut)
                 ls = _scan_seekable(i, layer, f, tree, content, problems)
             else:
                 ls = _scan_stream(i, layer, tree, content, problems)
@@ -212,7 +224,7 @@ def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = No
         content.close()
         raise
     finally:
-        if pool is not None:
+        if own_pool and pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     return Scan(image, tree, scans, content, problems)
 

@@ -37,7 +37,7 @@ class Node:
     """One path of the merged tree.  Directories have ``children``."""
 
     __slots__ = ("name", "kind", "size", "mode", "uid", "gid", "mtime", "linkname", "layer", "added",
-                 "digest", "children", "xattrs", "devmajor", "devminor")
+                 "digest", "children", "xattrs", "devmajor", "devminor", "src", "uname", "gname")
 
     def __init__(self, name: str, kind: Kind, layer: int):
         self.name = name
@@ -53,6 +53,9 @@ class Node:
         self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
         self.xattrs: dict[str, str] | None = None
         self.devmajor = self.devminor = 0
+        # where a hardlink's bytes are stored: (layer, path) of the file it links to
+        self.src: tuple[int, str] | None = None
+        self.uname = self.gname = ""
 
     @property
     def is_dir(self) -> bool:
@@ -208,11 +211,13 @@ class FileTree:
             target = self.get(e.linkname)
             if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
                 node.size, node.digest = target.size, target.digest
+                node.src = target.src if target.kind is Kind.HARDLINK else (target.layer, e.linkname)
         parent.children[name] = node
 
     @staticmethod
     def _meta(node: Node, e: Entry, layer: int) -> None:
         node.mode, node.uid, node.gid, node.mtime = e.mode, e.uid, e.gid, e.mtime
+        node.uname, node.gname = e.uname, e.gname
         node.linkname = e.linkname
         node.xattrs = e.xattrs or None
         node.devmajor, node.devminor = e.devmajor, e.devminor

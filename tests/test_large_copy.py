@@ -35,7 +35,7 @@ def test_500mb_image_round_trip(app_archive, tmp_path, registry, unique, docker_
         with open_image(dst) as out:
             assert out.config.diff_ids == diff_ids, dst
     docker_image_cleanup.append(f"imgopt-test/ffmpeg-{unique}:v1")
-    run = subprocess.run(["docker", "run", "--rm", "--network", "none", f"imgopt-test/ffmpeg-{unique}:v1"],
+    run = subprocess.run(["docker", "run", "--rm", "--pull", "never", "--network", "none", f"imgopt-test/ffmpeg-{unique}:v1"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "imgopt-ffmpegjob ok" in run.stdout + run.stderr

@@ -209,7 +209,7 @@ def test_docker_pulls_and_runs_pushed_image(pushed, docker_engine, name):
         r = subprocess.run(["docker", "pull", image], capture_output=True, text=True, timeout=240)
         assert r.returncode == 0, r.stderr
         assert digest in r.stdout
-        r = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/cat", image,
+        r = subprocess.run(["docker", "run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "/bin/cat", image,
                             "/app/config.txt"], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         assert "mode=production" in r.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_TAR, SAMPLE_ZSTD, docker_run, run_imgopt
+from conftest import SAMPLE_TAR, SAMPLE_ZSTD, docker_load, docker_run, run_imgopt
 from imgopt.image.filetree import from_image
 from imgopt.image.sources import open_image
 
@@ -119,7 +119,7 @@ def test_round_trip(sources, reference, tmp_path, sink, src, unique, docker_imag
     if sink == "docker-archive":
         tag = f"imgopt-test/rt-{unique}:v1"
         docker_image_cleanup.append(tag)
-        subprocess.run(["docker", "load", "-i", str(tmp_path / "out.tar")], check=True, capture_output=True)
+        docker_load(tmp_path / "out.tar")
         assert docker_run(tag, "/app/config.txt", entrypoint="/bin/cat").startswith("mode=production")
     elif sink == "docker-daemon":
         tag = f"imgopt-test/rt-{unique}:v1"

@@ -60,7 +60,7 @@ def recode_layer(layer: Layer, codec: Compression, level: int | None, workdir: s
 
 def recompress(image: Image, want: str, level: int | None, workdir: str, *,
                jobs: int | None = None, progress: Progress | None = None) -> Image:
-    """Re-encode layers.  ``want``: keep | gzip | zstd | none | auto-gzip.
+    """Re-encode layers.  ``want``: keep | gzip | zstd | none | auto-gzip | zstd-to-gzip.
 
     ``keep`` returns the image unchanged (layers keep their digests);
     ``auto-gzip`` gzips only layers that are stored uncompressed;
@@ -71,6 +71,8 @@ def recompress(image: Image, want: str, level: int | None, workdir: str, *,
         return image
     if want == "auto-gzip":
         targets = [(Compression.GZIP if l.compression is Compression.NONE else None) for l in image.layers]
+    elif want == "zstd-to-gzip":
+        targets = [(Compression.GZIP if l.compression is Compression.ZSTD else None) for l in image.layers]
     else:
         codec = Compression(want)
         targets = [codec if (l.compression is not codec or (level is not None and codec is not Compression.NONE))
@@ -82,7 +84,8 @@ def recompress(image: Image, want: str, level: int | None, workdir: str, *,
     def one(i: int) -> Layer:
         t = targets[i]
         layer = image.layers[i]
-        return layer if t is None else recode_layer(layer, t, level if want != "auto-gzip" else None, workdir, progress)
+        return layer if t is None else recode_layer(layer, t, level if want not in ("auto-gzip", "zstd-to-gzip")
+                                                    else None, workdir, progress)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # codecs release the GIL
         layers = list(pool.map(one, range(len(image.layers))))

@@ -32,6 +32,7 @@ class FileAccess:
     bytes_read: int | None = None  # bytes read through read()/pread() where known
     link_target: str | None = None  # symlink: target as stored
     before_ready: bool = True  # first accessed before the probes first passed
+    by_probe: bool = False  # first touched by an exec probe's command, not by the app
 
 
 @dataclass

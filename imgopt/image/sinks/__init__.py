@@ -83,9 +83,14 @@ def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = N
         with atomic_file(r.path) as tmp:
             write_docker_archive(img, tmp, tags, opts.progress)
     elif r.transport == "docker-daemon":
-        from imgopt.image.sinks.daemon import write_daemon
+        from imgopt.image.sinks.daemon import engine_reads_zstd, write_daemon
 
         img = prepare(image, "docker-daemon", opts)
+        if opts.compress == "auto" and any(l.compression.value == "zstd" for l in img.layers) \
+                and not engine_reads_zstd(str(r)):
+            # Docker < 23 decodes zstd layers unreliably (seen here: "archive/tar:
+            # invalid tar header" under load); hand it gzip instead
+            img = recompress(img, "zstd-to-gzip", None, workdir_for(img), jobs=opts.jobs, progress=opts.progress)
         write_daemon(img, r, opts.progress)
     elif r.transport == "docker":
         from imgopt.image.sinks.registry import write_registry

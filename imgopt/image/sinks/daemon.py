@@ -56,3 +56,14 @@ def _as_json(chunk) -> dict | None:
         return json.loads(chunk)
     except (ValueError, TypeError):
         return None
+
+
+def engine_reads_zstd(subject: str) -> bool:
+    """Does the engine decode zstd layers reliably?  Docker 23.0 and later do."""
+    client = docker_client(subject)
+    try:
+        version = str(client.version().get("Version", ""))
+        major = int(version.split(".", 1)[0])
+    except (ValueError, TypeError, AttributeError):
+        return True
+    return major >= 23

@@ -200,3 +200,62 @@ def docker_load(archive) -> str:
     if p.returncode != 0:
         raise AssertionError(f"docker load {path}: {p.stderr}")
     return p.stdout
+
+
+def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) -> list[str]:
+    """Check probes against ``image`` in the real Docker engine, independently of imgopt.
+
+    The container runs with ``--network none``; HTTP probes are sent from the
+    host into the container's own network namespace (``nsenter -n``), so
+    nothing is exposed and nothing else can answer.  Returns one line per
+    failed probe (empty: all passed).
+    """
+    import time
+    import urllib.request
+
+    failures: list[str] = []
+    job = [p for p in probes if p["type"] == "exit"]
+    if job:
+        p = job[0]
+        run = subprocess.run(["docker", "run", "--rm", "--pull", "never", "--network", "none", image],
+                             capture_output=True, text=True, timeout=float(p.get("timeout", 120)) * timeout_scale + 60)
+        out = run.stdout + run.stderr
+        if run.returncode != p.get("expect_exit", 0):
+            failures.append(f"exit {run.returncode}: {out[-500:]}")
+        if p.get("expect_output", "") not in out:
+            failures.append(f"output lacks {p.get('expect_output')!r}: {out[-500:]}")
+        return failures
+    cid = subprocess.run(["docker", "run", "-d", "--pull", "never", "--network", "none", image],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", cid], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        for p in probes:
+            if p["type"] != "http":
+                continue
+            url = f"http://127.0.0.1:{p['port']}{p.get('path', '/')}"
+            deadline = time.monotonic() + float(p.get("timeout", 60)) * timeout_scale
+            last = ""
+            ok = False
+            while time.monotonic() < deadline:
+                q = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "-m", "5", "-o", "-", "-w",
+                                    "\n%{http_code}", "-X", p.get("method", "GET"), url],
+                                   capture_output=True, text=True)
+                body, _, code = q.stdout.rpartition("\n")
+                if q.returncode == 0 and code.strip() == str(p.get("expect_status", 200)) \
+                        and p.get("expect_body", "") in body:
+                    ok = True
+                    break
+                last = f"curl rc={q.returncode} status={code.strip()} body={body[:200]!r}"
+                state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", cid],
+                                       capture_output=True, text=True).stdout.strip()
+                if state != "true":
+                    logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
+                    last = f"container exited: {(logs.stdout + logs.stderr)[-800:]}"
+                    break
+                time.sleep(0.5)
+            if not ok:
+                failures.append(f"{p.get('method', 'GET')} {url}: {last}")
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    return failures

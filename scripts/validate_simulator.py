@@ -183,7 +183,7 @@ class Lab:
         sh("ip", "netns", "del", NS, check=False)
         if not self.keep_data:
             # overlay mounts are gone once dockerd stopped; remove its state
-            for d in (STATE / "docker", RUN / "exec"):
+            for d in (STATE / "docker", RUN / "exec", STATE / "registry"):
                 _umount_under(d)
                 shutil.rmtree(d, ignore_errors=True)
 
@@ -346,17 +346,25 @@ def prepare_image(name: str, variant: str) -> list[C.SynthLayer]:
     return layers, cfg
 
 
-def push_app(addr: str, name: str, variant: str) -> str:
-    import json as _json
+_PREPARED: dict[tuple[str, str], tuple[list, dict]] = {}
 
-    import requests
 
-    layers, cfg = prepare_image(name, variant)
+def push_app(addr: str, name: str, variant: str, salt: str | None = None) -> str:
+    """Push the app (salted: a fresh copy whose pull is cold without deleting anything). Returns repo:tag."""
+    if (name, variant) not in _PREPARED:
+        _PREPARED[(name, variant)] = prepare_image(name, variant)
+    layers, cfg = _PREPARED[(name, variant)]
+    tag = variant
+    if salt:
+        layers = [l.salted(f"{salt}-{k}") for k, l in enumerate(layers)]
+        tag = f"{variant}-{salt}"
     cfg = dict(cfg)
-    cfg["rootfs"] = {"type": "layers", "diff_ids": [C._sha(l.tar) for l in layers]}
-    cfg_b = _json.dumps(cfg, separators=(",", ":")).encode()
+    cfg["rootfs"] = {"type": "layers", "diff_ids": [l.diffid() for l in layers]}
+    cfg_b = json.dumps(cfg, separators=(",", ":")).encode()
     repo = f"imgopt-sim/{name}"
     base = f"http://{addr}/v2/{repo}"
+    import requests
+
     s = requests.Session()
     for data in [cfg_b] + [l.blob for l in layers]:
         d = C._sha(data)
@@ -370,10 +378,10 @@ def push_app(addr: str, name: str, variant: str) -> str:
     man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": C._sha(cfg_b),
                       "size": len(cfg_b)},
-           "layers": [{"mediaType": l.media_type, "digest": C._sha(l.blob), "size": len(l.blob)} for l in layers]}
-    s.put(f"{base}/manifests/{variant}", data=_json.dumps(man).encode(),
+           "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": len(l.blob)} for l in layers]}
+    s.put(f"{base}/manifests/{tag}", data=json.dumps(man).encode(),
           headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=30).raise_for_status()
-    return f"{repo}:{variant}"
+    return f"{repo}:{tag}"
 
 
 # ------------------------------------------------------------------- measure
@@ -449,7 +457,8 @@ class Point:
     starts: list[float] = field(default_factory=list)
     dl_phase: list[float] = field(default_factory=list)  # last Download complete
     unpack_tail: list[float] = field(default_factory=list)  # total pull - last download complete
-    predicted: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)  # with the host profile calibrated once, up front
+    predicted_block: dict = field(default_factory=dict)  # with the profile re-calibrated before this link's block
 
     @property
     def pull(self) -> float:
@@ -464,11 +473,14 @@ class Point:
         return statistics.median([p + s for p, s in zip(self.pulls, self.starts)])
 
 
-def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Point) -> None:
-    ref = f"{addr}/{repo_tag}"
-    digests = [l["digest"] for l in _manifest(addr, repo_tag)["layers"]]
-    for _ in range(reps):
-        C.remove_image(api, ref)
+def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Point, push_addr: str = REG_ADDR) -> None:
+    """``reps`` cold pulls + runs, each of a freshly salted copy (nothing deleted before a pull)."""
+    img, variant = repo_tag.split("/", 1)[1].split(":")
+    for k in range(reps):
+        rt = push_app(push_addr, img, variant, salt=f"p{time.time_ns()}")
+        ref = f"{addr}/{rt}"
+        digests = [l["digest"] for l in _manifest(push_addr, rt)["layers"]]
+        C.quiesce()
         timing = C.timed_pull(api, ref, digests)
         if timing.error:
             raise RuntimeError(f"{ref}: pull failed: {timing.error}")
@@ -479,7 +491,6 @@ def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Poi
         last_dl = max(l["dl_end"] or 0 for l in timing.layers)
         pt.dl_phase.append(last_dl)
         pt.unpack_tail.append(timing.total - last_dl)
-        C.remove_image(api, ref)
     log(f"  {repo_tag} @ {pt.rate or '-'} Mbit/s rtt {pt.rtt_ms:g} ms: pull {pt.pull:.2f} s "
         f"(runs {', '.join(f'{x:.2f}' for x in pt.pulls)}), start {pt.start:.2f} s "
         f"(create+start {statistics.median(pt.create_start):.3f} s)")
@@ -496,14 +507,15 @@ def _manifest(addr: str, repo_tag: str) -> dict:
 
 
 def warm_ready(api, addr: str, repo_tag: str, probe: dict, n: int = 3) -> float:
-    """App time from container start to probe success, image local (what a trace records)."""
+    """App time from container start to probe success, image local (what a trace records).
+
+    The image stays (deleting it would slow the next pulls down: see `C.SynthLayer.salted`).
+    """
     ref = f"{addr}/{repo_tag}"
-    C.remove_image(api, ref)
     t = C.timed_pull(api, ref, [])
     if t.error:
         raise RuntimeError(f"{ref}: pull failed: {t.error}")
     vals = [run_until_ready(api, ref, probe)[1] for _ in range(n)]
-    C.remove_image(api, ref)
     return statistics.median(vals)
 
 
@@ -521,8 +533,8 @@ def link_profile(mbit: float | None, rtt_ms: float, dirpath: Path) -> str:
                     "goodput": 0.956 if mbit else 1.0,
                     # the proxy terminates TCP on loopback: no slow start across the emulated path
                     "initcwnd_segments": 10 if not rtt_ms else 1e9},
-        "connection": {"tls": False},
-        "api": {"server_ms": 1, "ping": True, "auth": "none", "manifest_requests": 1, "blob_redirect": False},
+        "connection": {"tls": False, "https_probe": True},  # dockerd tries TLS first on an insecure registry
+        "api": {"server_ms": 1, "ping": True, "auth": "none", "blob_redirect": False},
     }
     import yaml
 
@@ -551,77 +563,126 @@ def err(pred: float, meas: float) -> float:
     return (pred - meas) / meas
 
 
+def _med(xs):
+    xs = list(xs)
+    return statistics.median(xs) if xs else float("nan")
+
+
 def write_report(path: Path, points: list[Point], host_yaml: str, meta: dict) -> dict:
-    rows = []
-    pull_errs, total_errs = [], []
-    for p in points:
-        ep, et = err(p.predicted["pull"], p.pull), err(p.predicted["total"], p.total)
-        if not p.rtt_ms:
-            pull_errs.append(abs(ep))
-            total_errs.append(abs(et))
-        rows.append((p, ep, et))
-    med_pull = statistics.median(pull_errs) if pull_errs else float("nan")
-    med_total = statistics.median(total_errs) if total_errs else float("nan")
-    L = []
-    L.append("# Simulator validation: predicted vs measured cold pull + start\n")
-    L.append(f"Generated by `scripts/validate_simulator.py` on {meta['date']} ({meta['machine']}); "
-             f"{meta['reps']} cold pulls per point, medians.\n")
-    L.append("## Result\n")
-    L.append(f"- **Median absolute error, pull: {100 * med_pull:.1f} %** over {len(pull_errs)} points "
-             f"(image x variant x rate); **total (pull + start): {100 * med_total:.1f} %**. Goal: <= 15 %.")
-    worst = max(rows, key=lambda r: abs(r[1])) if rows else None
-    if worst:
-        p = worst[0]
-        L.append(f"- Worst pull point: {p.image} [{p.variant}] at {p.rate or '-'} Mbit/s "
-                 f"rtt {p.rtt_ms:g} ms: {100 * worst[1]:+.1f} %.")
-    L.append("")
+    bw = [p for p in points if not p.rtt_ms]
+    rt = [p for p in points if p.rtt_ms]
+    has_block = all(p.predicted_block for p in points) and points
+
+    def e(p, key="predicted", what="pull"):
+        meas = {"pull": p.pull, "total": p.total, "start": p.start}[what]
+        return err(getattr(p, key)[what], meas)
+
+    summary = {
+        "points": len(bw),
+        "median_abs_pull_err": _med(abs(e(p)) for p in bw),
+        "median_abs_total_err": _med(abs(e(p, what="total")) for p in bw),
+        "median_abs_pull_err_rtt": _med(abs(e(p)) for p in rt),
+    }
+    if has_block:
+        summary["median_abs_pull_err_recalibrated"] = _med(abs(e(p, "predicted_block")) for p in bw)
+        summary["median_abs_total_err_recalibrated"] = _med(abs(e(p, "predicted_block", "total")) for p in bw)
+        summary["median_abs_pull_err_rtt_recalibrated"] = _med(abs(e(p, "predicted_block")) for p in rt)
+    pc = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    L = ["# Simulator validation: predicted vs measured cold pull + start\n",
+         f"Generated by `scripts/validate_simulator.py` on {meta['date']} ({meta['machine']}); "
+         f"{meta['reps']} cold pulls per point, medians.\n", "## Result\n"]
+    L.append(f"Bandwidth points (tc tbf, {len(bw)} = image x variant x rate):\n")
+    L.append("| host profile used for the prediction | median abs error, pull | median abs error, pull + start |")
+    L.append("|---|---:|---:|")
+    L.append(f"| calibrated once, before all measurements (what a user does) | {pc(summary['median_abs_pull_err'])} | "
+             f"{pc(summary['median_abs_total_err'])} |")
+    if has_block:
+        L.append(f"| re-calibrated right before each link's block (tracks the shared machine's drift) | "
+                 f"{pc(summary['median_abs_pull_err_recalibrated'])} | "
+                 f"{pc(summary['median_abs_total_err_recalibrated'])} |")
+    if rt:
+        L.append(f"\nRTT points (delay proxy, {len(rt)}): median abs pull error "
+                 f"{pc(summary['median_abs_pull_err_rtt'])}"
+                 + (f" (re-calibrated: {pc(summary['median_abs_pull_err_rtt_recalibrated'])})" if has_block else "")
+                 + ".")
+    L.append("\nGoal: median absolute error <= 15 %.\n")
+    L.append(meta.get("notes", ""))
     L.append("## Setup\n")
     L.append("- Registry: Debian `docker-registry` (distribution 2.8) in network namespace `imgopt-sim`, "
-             f"veth pair {HOST_IP} <-> {NS_IP}, `tc tbf` on the namespace side's egress (the pull direction).")
-    L.append("- Client: a second `dockerd` (Docker 20.10.24, overlay2, own data-root and managed containerd, "
-             "registry insecure, no `unpigz` on PATH so layers inflate with Go's compress/gzip).")
-    L.append("- Images: the fixture apps, layers gzip-6 as pushed; `slim` = the same with docs, man pages, "
-             "locales and apt lists removed (a stand-in for `imgopt slim`, which does not exist yet).")
-    L.append("- Measured pull: `POST /images/create` until the progress stream ends (cold: image and layers "
-             "removed before each pull). Measured start: container create + start + HTTP probe passing, "
-             "polled from inside the container's network namespace every 5 ms.")
-    L.append("- Predicted: `imgopt simulate` with client `docker`, the host profile below "
-             "(`imgopt calibrate` on the lab daemon) and a registry profile of the link (rate x goodput 0.956, "
-             "RTT 0.05 ms, plain HTTP, no auth, no redirect). The app's ready time (start -> probe) is measured "
-             "warm once per image, standing in for `imgopt trace`'s ready_time, so the start column checks the "
-             "container create/start terms, not the app.\n")
+             f"veth pair {HOST_IP} <-> {NS_IP}, `tc tbf` on the namespace side's egress (the pull direction), "
+             "burst = max(64 KiB, 2 ms of traffic).")
+    L.append("- Client: a second `dockerd` (Docker 20.10.24, overlay2 on ext4, own data-root and managed containerd, "
+             "registry insecure, no `unpigz` on PATH so gzip inflates with Go's compress/gzip).")
+    L.append("- Images: fixture apps (`fixtures/build_apps.py`) and `fixtures/sample.tar`, layers gzip-6 as a push "
+             "writes them; `slim` = the same image with docs, man pages, locales and apt lists removed (a stand-in "
+             "for `imgopt slim`, not available yet).")
+    L.append("- Measured pull: `POST /images/create` until its progress stream ends. Cold: every pull is of a freshly "
+             "salted copy (512 bytes appended after the tar's end as an extra gzip member: new digests, same work), "
+             "pushed just before, and `sync` first, so no deletion precedes a pull, as in `imgopt calibrate` "
+             "(deleting an image slows the next pulls on this ext4-with-discard disk). Measured start: container create + start "
+             "(`--network none`) + the app's HTTP probe passing, polled every 5 ms from inside the container's "
+             "network namespace by a prober started beforehand.")
+    L.append("- Predicted: `imgopt simulate` (Python API, same code as the CLI) with client `docker`, the host "
+             "profile from `imgopt calibrate` on the lab daemon, and a registry profile of the link: rate x goodput "
+             "0.956 (1448/1514 B), RTT 0.05 ms (proxy points: the proxy's RTT, no slow start since the proxy "
+             "terminates TCP on loopback), plain HTTP, no auth, no redirect, 1 ms server time. The app's own "
+             "ready time (container started -> probe passes) is measured warm once per image and passed as "
+             "`--ready-time`, standing in for `imgopt trace`; so the start column checks the container create/start "
+             "terms, not the app.\n")
     L.append("## Per point\n")
-    L.append("| image | variant | link | gz MB | measured pull s | predicted pull s | pull err | "
-             "measured dl s | predicted dl s | measured start s | predicted start s | total err |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for p, ep, et in rows:
-        link = f"{p.rate} Mbit/s"
-        if p.rtt_ms:
-            link += f", RTT {p.rtt_ms:g} ms (proxy)"
+    L.append("| image | variant | link | gzip MB | measured pull s (min-max) | predicted pull s | err | "
+             + ("re-calibrated s | err | " if has_block else "")
+             + "downloads end, measured / predicted s | measured start s | predicted start s | total err |")
+    L.append("|---|---|---|---:|---:|---:|---:|" + ("---:|---:|" if has_block else "") + "---:|---:|---:|---:|")
+    for p in points:
+        link = f"{p.rate} Mbit/s" + (f", RTT {p.rtt_ms:g} ms" if p.rtt_ms else "")
+        blk = (f"{p.predicted_block['pull']:.2f} | {100 * e(p, 'predicted_block'):+.1f} % | " if has_block else "")
         L.append(f"| {p.image} | {p.variant} | {link} | {p.predicted['compressed'] / 1e6:.1f} | "
                  f"{p.pull:.2f} ({min(p.pulls):.2f}-{max(p.pulls):.2f}) | {p.predicted['pull']:.2f} | "
-                 f"{100 * ep:+.1f} % | {statistics.median(p.dl_phase):.2f} | {p.predicted['dl_phase']:.2f} | "
-                 f"{p.start:.2f} | {p.predicted['start']:.2f} | {100 * et:+.1f} % |")
+                 f"{100 * e(p):+.1f} % | {blk}{_med(p.dl_phase):.2f} / {p.predicted['dl_phase']:.2f} | "
+                 f"{p.start:.2f} | {p.predicted['start']:.2f} | {100 * e(p, what='total'):+.1f} % |")
     L.append("")
-    by_rate: dict = {}
-    for p, ep, _ in rows:
-        by_rate.setdefault((p.rate, p.rtt_ms), []).append(ep)
     L.append("## Error by link\n")
-    L.append("| link | points | median pull err | median abs pull err |")
-    L.append("|---|---:|---:|---:|")
-    for (rate, rtt), es in sorted(by_rate.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0)):
+    L.append("| link | points | median pull err | median abs pull err" + (" | re-calibrated: median abs" if has_block
+                                                                           else "") + " |")
+    L.append("|---|---:|---:|---:|" + ("---:|" if has_block else ""))
+    groups: dict = {}
+    for p in points:
+        groups.setdefault((p.rtt_ms, p.rate), []).append(p)
+    for (rtt, rate), ps in sorted(groups.items()):
         link = f"{rate} Mbit/s" + (f", RTT {rtt:g} ms (proxy)" if rtt else "")
-        L.append(f"| {link} | {len(es)} | {100 * statistics.median(es):+.1f} % | "
-                 f"{100 * statistics.median(abs(e) for e in es):.1f} % |")
+        L.append(f"| {link} | {len(ps)} | {100 * _med(e(p) for p in ps):+.1f} % | {pc(_med(abs(e(p)) for p in ps))}"
+                 + (f" | {pc(_med(abs(e(p, 'predicted_block')) for p in ps))}" if has_block else "") + " |")
     L.append("")
-    L.append("## Host profile used (from `imgopt calibrate` on the lab daemon)\n")
+    L.append("## Host profile (from `imgopt calibrate` on the lab daemon, before all measurements)\n")
     L.append("```yaml")
-    L.append("\n".join(l for l in host_yaml.splitlines() if not l.startswith("  unpack_s") and l.strip()
-                       and not l.startswith("    - ")))
+    keep = []
+    skip = False
+    for line in host_yaml.splitlines():
+        if line.startswith(("  unpack_s:", "  pull_total_s:")):
+            skip = True
+            continue
+        if skip and line.startswith("    "):
+            continue
+        skip = False
+        keep.append(line)
+    L.append("\n".join(keep))
     L.append("```\n")
-    L.append(meta.get("notes", ""))
+    if meta.get("blocks"):
+        import yaml
+
+        L.append("Re-calibrations (same procedure, 3 pulls each) show how much the shared machine drifted:\n")
+        L.append("| before | gzip MB/s | extract MB/s | per file us | per layer ms | create+start ms |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        d0 = yaml.safe_load(host_yaml)
+        rows = [("all measurements (profile above)", d0)] + [(lbl, yaml.safe_load(t)) for lbl, t in meta["blocks"]]
+        for lbl, d in rows:
+            L.append(f"| {lbl} | {d['decompress_mb_s']['gzip']} | {d['extract']['mb_s']} | "
+                     f"{d['extract']['per_file_us']} | {d['extract']['per_layer_ms']} | "
+                     f"{d['container']['create_ms'] + d['container']['start_ms']:.0f} |")
+        L.append("")
     path.write_text("\n".join(L) + "\n")
-    return {"median_abs_pull_err": med_pull, "median_abs_total_err": med_total}
+    return summary
 
 
 # ---------------------------------------------------------------------- main
@@ -639,12 +700,15 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "reports" / "simulator-validation.md"))
     ap.add_argument("--json", default=None, help="Also write the raw points as JSON here.")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--notes", default=None, help="Markdown file whose text goes into the report's result section.")
+    ap.add_argument("--no-recalibrate", action="store_true",
+                    help="Predict only with the up-front calibration (no re-calibration before each link's block).")
     ap.add_argument("--host-out", default="/tmp/imgopt-lab-host.yaml", help="Also copy the calibrated host profile here.")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("validate_simulator: needs root (network namespaces, tc, a second dockerd)", file=sys.stderr)
         return 2
-    for tool in ("ip", "tc", "dockerd", "docker-registry", "nsenter"):
+    for tool in ("ip", "tc", "dockerd", "docker-registry"):
         if not shutil.which(tool):
             print(f"validate_simulator: {tool} is not installed", file=sys.stderr)
             return 2
@@ -653,29 +717,25 @@ def main(argv=None) -> int:
     rates = [int(x) for x in a.rates.split(",") if x]
     rtts = [float(x) for x in a.rtt.split(",") if x]
     result = run_validation(images, variants, rates, rtts, [x for x in a.rtt_images.split(",") if x], a.reps,
-                            a.calib_reps, None if a.no_report else Path(a.report), a.json, a.host_out)
+                            a.calib_reps, None if a.no_report else Path(a.report), a.json, a.host_out,
+                            recal=not a.no_recalibrate, notes=a.notes)
     print(json.dumps(result, indent=1))
     return 0
 
 
 def run_validation(images, variants, rates, rtts, rtt_images, reps, calib_reps, report: Path | None,
-                   json_out: str | None = None, host_out: str | None = None) -> dict:
+                   json_out: str | None = None, host_out: str | None = None, recal: bool = True,
+                   notes: str | None = None) -> dict:
     import docker
 
     tmp = Path(tempfile.mkdtemp(prefix="imgopt-validate-"))
     points: list[Point] = []
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    old_term = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with Lab() as lab:
             client = docker.DockerClient(base_url=SOCK, timeout=900)
             api = client.api
             lab.shape(1000)
-            log("calibrating the lab daemon")
-            host_path = tmp / "host.yaml"
-            C.run_calibration(C.CalibrateOptions(output=str(host_path), docker_host=SOCK, reps=calib_reps,
-                                                 name="lab"), log=log)
-            if host_out:
-                shutil.copy(host_path, host_out)
             refs: dict[tuple[str, str], str] = {}
             ready: dict[tuple[str, str], float] = {}
             for img in images:
@@ -684,46 +744,77 @@ def run_validation(images, variants, rates, rtts, rtt_images, reps, calib_reps, 
                     refs[(img, v)] = push_app(REG_ADDR, img, v)
                     ready[(img, v)] = warm_ready(api, REG_ADDR, refs[(img, v)], app_probe(img))
                     log(f"  warm ready time {ready[(img, v)]:.3f} s")
+            log("calibrating the lab daemon")
+            host_path = tmp / "host.yaml"
+            C.run_calibration(C.CalibrateOptions(output=str(host_path), docker_host=SOCK, reps=calib_reps,
+                                                 name="lab", cleanup=False), log=log)
+            if host_out:
+                shutil.copy(host_path, host_out)
+            block_hosts: list[tuple[str, str]] = []
+
+            def recalibrate(label: str) -> str:
+                if not recal:
+                    return str(host_path)
+                path = tmp / f"host-{len(block_hosts)}.yaml"
+                lab_rate = lab.rate
+                lab.shape(1000)
+                C.run_calibration(C.CalibrateOptions(output=str(path), docker_host=SOCK, reps=3, name="lab-block",
+                                                     cleanup=False), log=lambda m: None)
+                lab.shape(lab_rate)
+                block_hosts.append((label, path.read_text()))
+                h = P.load("host", str(path))
+                log(f"  re-calibrated before {label}: per file {h.per_file * 1e6:.0f} us, extract "
+                    f"{h.extract_bps / 1e6:.0f} MB/s, gzip {h.decompress('gzip') / 1e6:.0f} MB/s")
+                return str(path)
+
+            def measure_and_predict(pt: Point, addr: str, ref: str, img: str, link: str, block_host: str) -> None:
+                measure_point(api, addr, ref, app_probe(img), reps, pt)
+                pt.predicted = predict(REG_ADDR, ref, str(host_path), link, ready[(img, pt.variant)])
+                pt.predicted_block = predict(REG_ADDR, ref, block_host, link, ready[(img, pt.variant)])
+                log(f"    predicted pull {pt.predicted['pull']:.2f} s ({100 * err(pt.predicted['pull'], pt.pull):+.1f} %),"
+                    f" re-calibrated {pt.predicted_block['pull']:.2f} s "
+                    f"({100 * err(pt.predicted_block['pull'], pt.pull):+.1f} %); downloads end: measured "
+                    f"{statistics.median(pt.dl_phase):.2f} s, predicted {pt.predicted['dl_phase']:.2f} s")
+                points.append(pt)
+
             for rate in rates:
                 lab.shape(rate)
+                block_host = recalibrate(f"{rate} Mbit/s")
                 link = link_profile(rate, 0.0, tmp)
                 for img in images:
                     for v in variants:
-                        pt = Point(img, v, rate)
-                        measure_point(api, REG_ADDR, refs[(img, v)], app_probe(img), reps, pt)
-                        pt.predicted = predict(REG_ADDR, refs[(img, v)], str(host_path), link, ready[(img, v)])
-                        log(f"    predicted pull {pt.predicted['pull']:.2f} s ({100 * err(pt.predicted['pull'], pt.pull):+.1f} %)")
-                        points.append(pt)
+                        measure_and_predict(Point(img, v, rate), REG_ADDR, refs[(img, v)], img, link, block_host)
             if rtts:
                 lab.shape(RTT_RATE)
+                block_host = recalibrate("the RTT runs")
                 for rtt in rtts:
                     with DelayProxy((NS_IP, 5000), rtt / 1e3) as proxy:
                         link = link_profile(RTT_RATE, rtt, tmp)
                         for img in rtt_images:
-                            v = variants[0]
-                            pt = Point(img, v, RTT_RATE, rtt)
-                            measure_point(api, proxy.addr, refs[(img, v)], app_probe(img), reps, pt)
-                            pt.predicted = predict(REG_ADDR, refs[(img, v)], str(host_path), link, ready[(img, v)])
-                            log(f"    predicted pull {pt.predicted['pull']:.2f} s "
-                                f"({100 * err(pt.predicted['pull'], pt.pull):+.1f} %)")
-                            points.append(pt)
+                            measure_and_predict(Point(img, variants[0], RTT_RATE, rtt), proxy.addr,
+                                                refs[(img, variants[0])], img, link, block_host)
             client.close()
         host_yaml = host_path.read_text()
+        meta_blocks = block_hosts
         meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                "machine": f"{os.cpu_count()} cores, shared", "reps": reps}
+                "machine": f"{os.cpu_count()} cores, shared", "reps": reps, "blocks": meta_blocks,
+                "notes": Path(notes).read_text() if notes else ""}
         summary = {}
         if report is not None:
             summary = write_report(report, points, host_yaml, meta)
         else:
-            es = [abs(err(p.predicted["pull"], p.pull)) for p in points]
-            summary = {"median_abs_pull_err": statistics.median(es) if es else None}
+            summary = {"median_abs_pull_err": _med(abs(err(p.predicted["pull"], p.pull)) for p in points),
+                       "median_abs_pull_err_recalibrated": _med(abs(err(p.predicted_block["pull"], p.pull))
+                                                                for p in points if p.predicted_block)}
         if json_out:
             Path(json_out).write_text(json.dumps([p.__dict__ for p in points], indent=1, default=str))
         summary["points"] = [{"image": p.image, "variant": p.variant, "rate": p.rate, "rtt_ms": p.rtt_ms,
                               "measured_pull": p.pull, "predicted_pull": p.predicted["pull"],
+                              "predicted_pull_recalibrated": p.predicted_block.get("pull"),
                               "measured_total": p.total, "predicted_total": p.predicted["total"]} for p in points]
         return summary
     finally:
+        signal.signal(signal.SIGTERM, old_term)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

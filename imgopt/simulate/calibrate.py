@@ -11,7 +11,7 @@ and the previous layer's ``Pull complete``.  Images:
 * ``bin-gz`` / ``bin-none``: one layer of real binaries from this host
   (``/usr/lib``), gzip and uncompressed: extraction per byte, and gzip
   decompression per byte as the difference;
-* ``files-gz``: thousands of small files: cost per file;
+* ``files-gz``: 5 000 small files copied from this host's /usr/share and /usr/lib: cost per file;
 * ``layers``: many near-empty layers: cost per layer;
 * ``run``: ``/bin/true`` and its libraries: container create and start;
 * ``bin-zstd``: whether the client can pull zstd layers at all (Docker 20.10
@@ -64,6 +64,7 @@ class CalibrateOptions:
     payload_mb: int = 48
     name: str | None = None
     quiet: bool = False
+    cleanup: bool = True  # remove the calibration images afterwards (False: leave them for the caller)
 
 
 # ------------------------------------------------------------- synthetic data
@@ -100,6 +101,37 @@ def _host_binaries(limit: int) -> list[tuple[str, bytes]]:
 
         rnd = random.Random(1)
         out.append(("payload/synthetic", bytes(rnd.getrandbits(8) for _ in range(limit - total))))
+    return out
+
+
+def _host_tree(n_files: int) -> list[tuple[str, bytes]]:
+    """Up to ``n_files`` small files (< 64 KiB) from this host's /usr/share and /usr/lib trees, as found.
+
+    Real packages' mix of sizes and directory fan-out (docs, locales, Python and Perl
+    modules), so the cost per file is measured on files like those of real layers.
+    """
+    out: list[tuple[str, bytes]] = []
+    for root in ("/usr/share", "/usr/lib/python3", "/usr/lib/python3.11", "/usr/share/perl", "/usr/lib"):
+        if not os.path.isdir(root):
+            continue
+        for dirpath, dirs, names in os.walk(root):
+            dirs.sort()
+            for n in sorted(names):
+                p = os.path.join(dirpath, n)
+                try:
+                    if os.path.islink(p) or not os.path.isfile(p) or os.path.getsize(p) >= 64 << 10:
+                        continue
+                    with open(p, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                out.append((f"tree{p}", data))
+                if len(out) >= n_files:
+                    return out
+    k = 0
+    while len(out) < n_files:  # pragma: no cover - a bare host: synthetic small files
+        out.append((f"tree/synthetic/{k // 100:03d}/f{k:05d}", os.urandom(64) * (5 + k % 40)))
+        k += 1
     return out
 
 
@@ -143,6 +175,37 @@ class SynthLayer:
     media_type: str
     files: int
     entries: int
+    diff_id: str | None = None  # sha256 of the uncompressed stream (default: of ``tar``)
+    _tar_hash: object = None
+
+    @property
+    def digest(self) -> str:
+        return _sha(self.blob)
+
+    def diffid(self) -> str:
+        return self.diff_id or _sha(self.tar)
+
+    def salted(self, salt: str) -> "SynthLayer":
+        """The same layer with 512 salt bytes after the tar's end: a new blob and diffID, same unpack work.
+
+        gzip: the salt is a second gzip member appended to the blob (no re-compression); a
+        client decompresses the whole stream and discards what follows the end-of-archive
+        (Docker drains it to verify the diffID).  So every pull of a salted copy is cold
+        without deleting anything first: deletions just before a pull slow it down (ext4
+        online discard: measured up to 2x on the reference machine).
+        """
+        pad = salt.encode()[:512].ljust(512, b"\0")
+        if self._tar_hash is None:
+            self._tar_hash = hashlib.sha256(self.tar)
+        h = self._tar_hash.copy()
+        h.update(pad)
+        if self.media_type.endswith("+gzip"):
+            blob = self.blob + _gzip.compress(pad, compresslevel=6, mtime=0)
+        elif self.media_type.endswith("+zstd"):
+            blob = self.blob + _zstd(pad)
+        else:
+            blob = self.blob + pad
+        return SynthLayer(self.tar, blob, self.media_type, self.files, self.entries, "sha256:" + h.hexdigest())
 
 
 def _layer(members: list[tuple[str, bytes]], codec: str, mode: int = 0o644) -> SynthLayer:
@@ -184,13 +247,7 @@ def _run_members() -> list[tuple[str, bytes]]:
 def synthetic_images(payload_mb: int, salt: str) -> dict[str, list[SynthLayer]]:
     """The calibration images: name -> layers (each layer carries a salt file so no layer is shared)."""
     bins = _host_binaries(payload_mb * (1 << 20))
-    small = []
-    blob = b"".join(d for _, d in bins[:4])
-    for k in range(5000):  # sizes 300 B - 6 KB, 100 files a directory (like /usr/share, site-packages)
-        n = 300 + (k * 7919) % 5700
-        off = (k * 104729) % max(1, len(blob) - n)
-        small.append((f"small/{k // 100:02d}/f{k:04d}", blob[off:off + n]))
-
+    small = _host_tree(5000)
     def salted(members, tag):
         return members + [(f"salt-{tag}", f"{salt}-{tag}".encode())]
 
@@ -267,7 +324,7 @@ def push(addr: str, repo: str, tag: str, layers: list[SynthLayer]) -> str:
     s = requests.Session()
     config = {"architecture": P_arch(), "os": "linux",
               "config": {"Cmd": ["/true"]},
-              "rootfs": {"type": "layers", "diff_ids": [_sha(l.tar) for l in layers]},
+              "rootfs": {"type": "layers", "diff_ids": [l.diffid() for l in layers]},
               "history": [{"created_by": "imgopt calibrate"} for _ in layers]}
     cfg = json.dumps(config, separators=(",", ":")).encode()
     for data in [cfg] + [l.blob for l in layers]:
@@ -284,7 +341,7 @@ def push(addr: str, repo: str, tag: str, layers: list[SynthLayer]) -> str:
         r.raise_for_status()
     man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(cfg), "size": len(cfg)},
-           "layers": [{"mediaType": l.media_type, "digest": _sha(l.blob), "size": len(l.blob)} for l in layers]}
+           "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": len(l.blob)} for l in layers]}
     body = json.dumps(man, separators=(",", ":")).encode()
     r = s.put(f"{base}/manifests/{tag}", data=body,
               headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
@@ -354,6 +411,11 @@ def unpack_durations(pt: PullTiming) -> list[float | None]:
         out.append(max(0.0, l["done"] - start))
         prev_done = l["done"]
     return out
+
+
+def quiesce() -> None:
+    """Write back dirty data of earlier pulls so a measured pull starts on a quiet disk."""
+    os.sync()
 
 
 def remove_image(api, ref: str) -> None:
@@ -497,10 +559,21 @@ def _docker_calibration(opts: CalibrateOptions, imgs, codecs, log) -> tuple[dict
         if not addr.startswith(("127.", "localhost")):
             raise BadInput("--registry", f"{addr}: use a loopback registry (the daemon treats 127.0.0.0/8 as "
                                          "insecure; others need daemon configuration)")
-        refs = {}
+        measured = ("layers", "bin-none", "bin-gz", "files-gz", "run")
+        salt = f"{socket.gethostname()}-{time.time_ns()}"
+        refs: dict[str, str] = {}
         for name, layers in imgs.items():
             push(addr, REPO, name, layers)
             refs[name] = f"{addr}/{REPO}:{name}"
+        # one salted copy per image and rep: every measured pull is cold without deleting anything
+        # first (a deletion slows the next pulls down for a while: ext4 online discard)
+        runs: list[tuple[str, int, str, list[SynthLayer]]] = []
+        for rep in range(opts.reps):
+            for name in measured:
+                layers = [l.salted(f"{salt}-{name}-{rep}-{k}") for k, l in enumerate(imgs[name])]
+                tag = f"{name}-r{rep}"
+                push(addr, REPO, tag, layers)
+                runs.append((name, rep, f"{addr}/{REPO}:{tag}", layers))
         obs: dict[str, list] = {k: [] for k in imgs}
         totals: dict[str, list] = {k: [] for k in imgs}
         dl: list[tuple[int, float]] = []
@@ -508,37 +581,31 @@ def _docker_calibration(opts: CalibrateOptions, imgs, codecs, log) -> tuple[dict
         tails: list[float] = []
         zstd_ok = None
         try:
-            # warm-up (a fresh daemon's first pulls and container are slower): not measured
-            for name in ("layers", "run"):
-                remove_image(api, refs[name])
-                timed_pull(api, refs[name], [])
-                remove_image(api, refs[name])
-            for rep in range(opts.reps):
-                for name in ("layers", "bin-none", "bin-gz", "files-gz", "run"):
-                    ref, layers = refs[name], imgs[name]
-                    remove_image(api, ref)
-                    pt = timed_pull(api, ref, [_sha(l.blob) for l in layers])
-                    if pt.error:
-                        raise DaemonError(ref, f"pull failed: {pt.error}")
-                    ups = unpack_durations(pt)
-                    obs[name].extend(u for u in ups if u is not None)
-                    totals[name].append(pt.total)
-                    heads.append(pt.first_event)
-                    last_done = max((l["done"] or 0) for l in pt.layers)
-                    tails.append(pt.total - last_done)
-                    if name in ("bin-none", "bin-gz"):
-                        l0 = pt.layers[0]
-                        if l0["dl_end"] and l0["dl_start"] is not None:
-                            dl.append((len(layers[0].blob), l0["dl_end"] - l0["dl_start"]))
-                    log(f"calibrate: pull {name} #{rep + 1}: {pt.total:.2f} s")
-                    if name != "run":
-                        remove_image(api, ref)
+            # warm-up (a fresh daemon's first pull is slower): not measured
+            timed_pull(api, refs["layers"], [])
+            for name, rep, ref, layers in runs:
+                quiesce()
+                pt = timed_pull(api, ref, [l.digest for l in layers])
+                if pt.error:
+                    raise DaemonError(ref, f"pull failed: {pt.error}")
+                ups = unpack_durations(pt)
+                obs[name].extend(u for u in ups if u is not None)
+                totals[name].append(pt.total)
+                heads.append(pt.first_event)
+                last_done = max((l["done"] or 0) for l in pt.layers)
+                tails.append(pt.total - last_done)
+                if name in ("bin-none", "bin-gz"):
+                    l0 = pt.layers[0]
+                    if l0["dl_end"] and l0["dl_start"] is not None:
+                        dl.append((len(layers[0].blob), l0["dl_end"] - l0["dl_start"]))
+                log(f"calibrate: pull {name} #{rep + 1}: {pt.total:.2f} s")
             # container create / start on the run image
+            run_ref = runs[-1][2]
             creates, starts = [], []
             for _ in range(max(3, opts.reps)):
                 t = time.monotonic()
                 # network "none" still creates a network namespace (loopback), as every real run does
-                cid = api.create_container(refs["run"], command=["/true"],
+                cid = api.create_container(run_ref, command=["/true"],
                                            host_config=api.create_host_config(network_mode="none"))["Id"]
                 t1 = time.monotonic()
                 api.start(cid)
@@ -549,13 +616,13 @@ def _docker_calibration(opts: CalibrateOptions, imgs, codecs, log) -> tuple[dict
                 api.remove_container(cid, force=True)
             log(f"calibrate: container create {1e3 * _median(creates):.0f} ms, start {1e3 * _median(starts):.0f} ms")
             # can the client pull zstd layers?
-            remove_image(api, refs["bin-zstd"])
-            pt = timed_pull(api, refs["bin-zstd"], [_sha(l.blob) for l in imgs["bin-zstd"]])
+            pt = timed_pull(api, refs["bin-zstd"], [l.digest for l in imgs["bin-zstd"]])
             zstd_ok = pt.error is None
             zstd_unpack = _median(unpack_durations(pt)) if zstd_ok else None
         finally:
-            for ref in refs.values():
-                remove_image(api, ref)
+            if opts.cleanup:
+                for ref in list(refs.values()) + [r[2] for r in runs]:
+                    remove_image(api, ref)
     f = fit(obs, {k: v[0] for k, v in imgs.items() if k != "layers"})
     extract_bps = f["extract_bps"]
     gzip_bps = f["gzip_bps"] or codecs["gzip"]

@@ -142,23 +142,33 @@ class _Builder:
 
     def head(self) -> tuple[str, str]:
         """Resolve: ping/auth, manifest, config. Returns (manifest task, config task)."""
-        r = self.reg
-        start = self.task("begin", "mark", 0, label="pull requested")
-        last = start
-        first_conn = True
+        r, c = self.reg, self.client
+        fresh = not c.reuse_connections
+        last = self.task("begin", "mark", 0, label="pull requested")
+        if r.https_probe:  # TLS ClientHello to a plain-HTTP registry, answered with an error, then HTTP
+            last = self.task("https-probe", "delay", r.rtt * (r.tcp_handshake_rtts + 1), [last],
+                             category="network", label="HTTPS attempt on a plain-HTTP registry")
+        first = True
         if r.ping:
             last = self.request("ping", [last], new_conn=True, label="GET /v2/ (auth challenge)")
-            first_conn = False
+            first = False
         if r.auth == "token":
-            last = self.request("token", [last], new_conn=r.token_new_connection, label="token request")
+            last = self.request("token", [last], new_conn=r.token_new_connection or fresh, label="token request")
             self.g.nodes[last]["task"].amount += r.token_time - r.server_time
-        man = self.request("manifest", [last], new_conn=first_conn, label="manifest")
-        for k in range(1, r.manifest_requests):
-            man = self.request(f"manifest{k}", [man], label="manifest")
-        cfg_req = self.request("config.req", [man], redirect=True, label="config blob request",
+        man = last
+        for k in range(c.manifest_requests):
+            man = self.request(f"manifest{k or ''}", [man], new_conn=first or fresh,
+                               label="manifest" if k == 0 else "manifest (by digest)")
+            first = False
+        cfg_req = self.request("config.req", [man], new_conn=fresh, redirect=True, label="config blob request",
                                size=self.w.config_bytes)
         cfg = self.flow("config", self.w.config_bytes, [cfg_req], label="config blob")
         return man, cfg
+
+    def blob_conn(self, i: int) -> bool:
+        """Does the request for layer i open a new connection?"""
+        c = self.client
+        return not c.reuse_connections or i < c.max_concurrent_downloads - 1
 
     def tail(self, pulled: str) -> str:
         h = self.host
@@ -175,8 +185,8 @@ class _Builder:
         prev_extract: str | None = None
         for l in self.w.layers:
             i = l.index
-            req = self.request(f"L{i}.req", [man], redirect=True, label=f"layer {i} request", layer=i,
-                               acquire="dl", priority=i, size=l.compressed)
+            req = self.request(f"L{i}.req", [man], new_conn=self.blob_conn(i), redirect=True,
+                               label=f"layer {i} request", layer=i, acquire="dl", priority=i, size=l.compressed)
             if not streaming:
                 dl = self.flow(f"L{i}.download", l.compressed, [req], label=f"layer {i} download", layer=i,
                                release="dl")
@@ -210,8 +220,8 @@ class _Builder:
         for l in self.w.layers:
             i = l.index
             toc = lz.toc_bytes_per_file * max(l.entries, 1)
-            req = self.request(f"L{i}.toc.req", [man], redirect=True, label=f"layer {i} TOC request", layer=i,
-                               acquire="fetch", priority=i, size=toc)
+            req = self.request(f"L{i}.toc.req", [man], new_conn=self.blob_conn(i), redirect=True,
+                               label=f"layer {i} TOC request", layer=i, acquire="fetch", priority=i, size=toc)
             fl = self.flow(f"L{i}.toc", toc, [req], label=f"layer {i} TOC", layer=i, release="fetch")
             mounts.append(self.task(f"L{i}.mount", "delay", lz.mount_time, [fl], category="cpu",
                                     label=f"layer {i} mount", layer=i))
@@ -335,7 +345,8 @@ def simulate(w: Workload, reg: RegistryProfile, client: ClientProfile, host: Hos
     if startup.source == "assumed":
         notes.append(f"no trace profile: app ready time assumed {startup.ready_time:g} s (use --profile or "
                      "--ready-time)")
-    crit = [{"task": t.id, "label": t.label, "category": t.category, "start": round(t.start or 0, 4),
+    crit = [{"task": t.id, "label": t.label, "category": "" if t.kind == "mark" else t.category,
+             "start": round(t.start or 0, 4),
              "end": round(t.end or 0, 4)} for t in path if t.duration > 0 or t.kind == "mark"]
     timeline = _timeline(tasks)
     dl = sum(t.amount for t in tasks.values() if t.kind == "net")

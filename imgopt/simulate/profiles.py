@@ -115,12 +115,12 @@ class RegistryProfile:
     tls: bool
     tcp_handshake_rtts: float
     tls_handshake_rtts: float
+    https_probe: bool  # plain-HTTP registry the client first tries over TLS (docker --insecure-registry)
     server_time: float  # seconds the registry takes to answer an API request
     ping: bool  # GET /v2/ before anything (docker does)
     auth: str  # none | basic | token
     token_time: float  # seconds the token service takes
     token_new_connection: bool  # token service on another host: new TCP+TLS connection
-    manifest_requests: int  # HEAD/GET round trips to resolve a tag
     blob_redirect: bool  # blob GETs answer 307 to blob storage (S3 / CDN)
     redirect_rtt: float  # seconds, client <-> blob storage
     redirect_server_time: float  # blob storage time to first byte
@@ -149,6 +149,8 @@ class ClientProfile:
     description: str
     max_concurrent_downloads: int
     unpack: str  # sequential | streaming | lazy
+    manifest_requests: int  # requests to resolve a tag (HEAD by tag + GET by digest = 2)
+    reuse_connections: bool  # keep-alive; False: a new TCP (+TLS) connection for every request
     codecs: tuple[str, ...]  # layer codecs the client can pull
     stream_chunk_bytes: float  # streaming unpack: granularity of the download/extract pipeline
     lazy: LazyOptions | None = None
@@ -195,11 +197,10 @@ def parse_registry(doc: Any, subject: str) -> RegistryProfile:
         rtt=rtt, per_connection_bps=min(per_conn, agg), aggregate_bps=agg, goodput=goodput,
         initcwnd_bytes=net.num("initcwnd_segments", 10, positive=True) * net.num("mss_bytes", 1448, positive=True),
         tls=conn.bool("tls", True), tcp_handshake_rtts=conn.num("tcp_handshake_rtts", 1),
-        tls_handshake_rtts=conn.num("tls_handshake_rtts", 1),
+        tls_handshake_rtts=conn.num("tls_handshake_rtts", 1), https_probe=conn.bool("https_probe", False),
         server_time=api.num("server_ms", 0) / 1e3, ping=api.bool("ping", True),
         auth=api.str("auth", "none", ("none", "basic", "token")),
         token_time=api.num("token_ms", 0) / 1e3, token_new_connection=api.bool("token_new_connection", False),
-        manifest_requests=api.int("manifest_requests", 1, min_=1),
         blob_redirect=redirect,
         redirect_rtt=(api.num("redirect_rtt_ms", rtt * 1e3) / 1e3),
         redirect_server_time=api.num("redirect_server_ms", 0) / 1e3,
@@ -238,6 +239,8 @@ def parse_client(doc: Any, subject: str) -> ClientProfile:
     p = ClientProfile(
         name=r.str("name", None), description=r.str("description", ""),
         max_concurrent_downloads=r.int("max_concurrent_downloads", 3, min_=1), unpack=unpack,
+        manifest_requests=r.int("manifest_requests", 2, min_=1),
+        reuse_connections=r.bool("reuse_connections", True),
         codecs=tuple(codecs), stream_chunk_bytes=r.num("stream_chunk_kib", 4096, positive=True) * 1024,
         lazy=lazy, source=subject,
     )

@@ -9,6 +9,7 @@ from tabulate import tabulate
 from imgopt.simulate.model import Result
 
 HEADERS = ["image", "registry", "client", "pull s", "start s", "total s", "network s", "cpu s", "bound by"]
+ALIGN = ("left", "left", "left", "right", "right", "right", "right", "right", "left")
 
 
 def _bound(r: Result) -> str:
@@ -38,7 +39,7 @@ def _notes(results: list[Result]) -> list[str]:
 
 
 def text(results: list[Result], details: bool = False) -> str:
-    out = [tabulate(rows(results), headers=HEADERS, tablefmt="simple", disable_numparse=True)]
+    out = [tabulate(rows(results), headers=HEADERS, tablefmt="simple", disable_numparse=True, colalign=ALIGN)]
     if results:
         out.append("")
         out.append(f"host profile: {results[0].host}; network/cpu = time on the critical path; "
@@ -56,7 +57,7 @@ def text(results: list[Result], details: bool = False) -> str:
 
 
 def markdown(results: list[Result]) -> str:
-    out = [tabulate(rows(results), headers=HEADERS, tablefmt="github", disable_numparse=True)]
+    out = [tabulate(rows(results), headers=HEADERS, tablefmt="github", disable_numparse=True, colalign=ALIGN)]
     notes = _notes(results)
     if notes:
         out.append("")

@@ -32,6 +32,7 @@ demo: install
 	$(BIN)/imgopt analyze --dockerfile fixtures/sample/Dockerfile $(FIXTURE) | tee $(DEMO)/analyze.txt
 	$(BIN)/imgopt analyze --format json -o $(DEMO)/analyze.json $(FIXTURE)
 	$(BIN)/imgopt analyze --format markdown -o $(DEMO)/analyze.md $(FIXTURE)
+	$(BIN)/imgopt simulate $(FIXTURE) --registry vpc,public | tee $(DEMO)/simulate.txt
 	@echo "demo: reports written to $(DEMO)/"
 
 test: install services

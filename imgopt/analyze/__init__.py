@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from imgopt.analyze import result as R
 from imgopt.analyze.dive_compat import dive_compat
-from imgopt.analyze.duplicates import find_duplicates
+from imgopt.analyze.duplicates import find_duplicates, hash_in_workers
 from imgopt.analyze.entrypoint import analyze_entrypoint
 from imgopt.analyze.junk import JunkRule, find_junk
 from imgopt.analyze.scan import Scan, scan_image, worker_pool
@@ -48,7 +48,8 @@ def analyze(image: Image, opts: AnalyzeOptions | None = None) -> R.AnalysisResul
                           verify=opts.verify)
         try:
             dive = pool.submit(dive_compat, [ls.dive for ls in scan.layers]) if pool else None
-            return build_result(scan, opts, dive)
+            hashes = hash_in_workers(scan, pool)
+            return build_result(scan, opts, dive, hashes)
         finally:
             scan.close()
     finally:
@@ -61,15 +62,17 @@ def _abs(path: str) -> str:
     return "/" + path if not path.startswith("/") else path
 
 
-def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.AnalysisResult:
+def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None, hashes=None) -> R.AnalysisResult:
     image = scan.image
     tree = scan.tree
     cfg = image.config
     env = cfg.env_dict
 
     junk = find_junk(tree, env, opts.rules)
-    dups = find_duplicates(scan)
     ep = analyze_entrypoint(scan)
+    if hashes is not None:
+        hashes()  # digests computed by the workers meanwhile
+    dups = find_duplicates(scan)
     dive = dive_future.result() if dive_future is not None else dive_compat([ls.dive for ls in scan.layers])
 
     hidden_from: dict[int, int] = defaultdict(int)

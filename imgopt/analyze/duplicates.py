@@ -50,12 +50,69 @@ class DuplicateReport:
                    for g in self.groups if sum(c.visible for c in g.copies) > 1)
 
 
-def find_duplicates(scan: Scan, min_size: int = 1) -> DuplicateReport:
+def _by_size(scan: Scan, min_size: int) -> dict[int, list[StoredFile]]:
     by_size: dict[int, list[StoredFile]] = defaultdict(list)
     for ls in scan.layers:
         for sf in ls.files:
             if sf.size >= min_size:
                 by_size[sf.size].append(sf)
+    return by_size
+
+
+def hash_in_workers(scan: Scan, pool, min_size: int = 1):
+    """Start hashing the size-colliding files of in-place layers in ``pool``.
+
+    Returns a callable that waits and stores the digests (call it before
+    :func:`find_duplicates`, which then hashes nothing itself).
+    """
+    todo: list[StoredFile] = [sf for files in _by_size(scan, min_size).values() if len(files) > 1
+                              for sf in files if sf.digest is None and scan.image.layers[sf.layer].local]
+    if not todo or pool is None:
+        return lambda: None
+    jobs: list[list[StoredFile]] = [todo[i::2] for i in range(2)]
+    futs = []
+    for batch in jobs:
+        ranges = []
+        for sf in batch:
+            path, base, _ = scan.image.layers[sf.layer].local  # type: ignore[misc]
+            ranges.append((path, base + sf.offset, sf.size))
+        futs.append((batch, pool.submit(_hash_ranges, ranges)))
+
+    def collect() -> None:
+        for batch, fut in futs:
+            for sf, digest in zip(batch, fut.result()):
+                sf.digest = digest
+
+    return collect
+
+
+def _hash_ranges(ranges: list[tuple[str, int, int]]) -> list[bytes]:
+    """xxh3-128 of file ranges (runs in a worker process)."""
+    import xxhash
+
+    out = []
+    handles: dict[str, object] = {}
+    try:
+        for path, off, size in ranges:
+            f = handles.get(path) or handles.setdefault(path, open(path, "rb"))
+            f.seek(off)  # type: ignore[attr-defined]
+            h = xxhash.xxh3_128()
+            left = size
+            while left > 0:
+                b = f.read(min(left, 1 << 20))  # type: ignore[attr-defined]
+                if not b:
+                    break
+                h.update(b)
+                left -= len(b)
+            out.append(h.digest())
+    finally:
+        for f in handles.values():
+            f.close()  # type: ignore[attr-defined]
+    return out
+
+
+def find_duplicates(scan: Scan, min_size: int = 1) -> DuplicateReport:
+    by_size = _by_size(scan, min_size)
     rep = DuplicateReport()
     for size, files in by_size.items():
         if len(files) < 2:

@@ -20,8 +20,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from imgopt.analyze.elf import ElfInfo
 from imgopt.analyze.scan import Scan
 from imgopt.image.filetree import Node
@@ -64,7 +62,17 @@ class EntrypointReport:
     missing: list[Missing] = field(default_factory=list)
     edges: list[tuple[str, str, str]] = field(default_factory=list)  # (from, to, reason)
     bytes: int = 0
-    graph: nx.DiGraph | None = None
+
+    def graph(self):
+        """The dependency graph as a networkx DiGraph (node attribute ``size``, edge ``reason``)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for f in self.files:
+            g.add_node(f.path, size=f.size, reason=f.reason)
+        for a, b, why in self.edges:
+            g.add_edge(a, b, reason=why)
+        return g
 
     @property
     def broken(self) -> bool:
@@ -174,7 +182,7 @@ class Walker:
     def __init__(self, scan: Scan, env: dict[str, str]):
         self.r = Resolver(scan)
         self.env = env
-        self.g = nx.DiGraph()
+        self.edges: dict[tuple[str, str], str] = {}  # (from, to) -> reason, in discovery order
         self.report_files: dict[str, Needed] = {}
         self.missing: list[Missing] = []
         self._ld_conf: list[str] | None = None
@@ -183,12 +191,9 @@ class Walker:
     # graph bookkeeping
     def _add(self, path: str, node: Node | None, reason: str, by: str | None) -> None:
         if by is not None:
-            self.g.add_edge(by, path, reason=reason)
-        else:
-            self.g.add_node(path)
+            self.edges.setdefault((by, path), reason)
         if path not in self.report_files:
             size = node.size if node is not None and node.kind in (Kind.FILE, Kind.HARDLINK) else 0
-            self.g.nodes[path]["size"] = size
             self.report_files[path] = Needed(path, size, reason, by)
 
     def resolve_file(self, path: str, reason: str, by: str | None) -> tuple[str, Node | None]:
@@ -308,9 +313,8 @@ def analyze_entrypoint(scan: Scan) -> EntrypointReport:
     _user_files(w, cfg.user)
     rep.files = list(w.report_files.values())
     rep.missing = w.missing
-    rep.edges = [(a, b, d["reason"]) for a, b, d in w.g.edges(data=True)]
+    rep.edges = [(a, b, why) for (a, b), why in w.edges.items()]
     rep.bytes = sum(f.size for f in rep.files)
-    rep.graph = w.g
     return rep
 
 

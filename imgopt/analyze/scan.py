@@ -179,10 +179,14 @@ class _Window(io.RawIOBase):
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
-    """Worker processes for CPU work beside the parser (threads would fight it for the GIL)."""
+    """Worker processes for CPU work beside the parser (threads would fight it for the GIL).
+
+    As many as ``jobs``: the parser waits on I/O and on the workers at the end,
+    so one worker per core keeps both cores busy.
+    """
     if jobs <= 1:
         return None
-    return ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
 
 
 def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = None,
@@ -202,14 +206,17 @@ def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = No
         pool = worker_pool(jobs)
     verifications: list[Future] = []
     try:
+        seekable = {i: f for i, l in enumerate(image.layers) if (f := l.open_seekable_tar()) is not None}
+        for i, f in seekable.items():
+            content.add_seekable(i, f)
+        if verify:  # hash every in-place layer in the workers while this process parses; biggest first
+            for i in sorted(seekable, key=lambda i: -image.layers[i].size):
+                fut = image.layers[i].verify(pool)
+                if fut is not None:
+                    verifications.append(fut)
         for i, layer in enumerate(image.layers):
-            f = layer.open_seekable_tar()
+            f = seekable.get(i)
             if f is not None:
-                content.add_seekable(i, f)
-                if verify:
-                    fut = layer.verify(pool)
-                    if fut is not None:
-                        verifications.append(fut)
                 ls = _scan_seekable(i, layer, f, tree, content, problems)
             else:
                 ls = _scan_stream(i, layer, tree, content, problems)

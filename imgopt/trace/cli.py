@@ -21,16 +21,22 @@ from imgopt.trace.profile import AccessProfile
               help="Probes (YAML/JSON): http, exec, exit, timeout.  Default: GET / on each EXPOSEd port, "
                    "else wait for exit.")
 @click.option("-o", "--output", metavar="FILE", help="Write the access profile (JSON) here (atomically).")
-@click.option("--backend", type=click.Choice(["native", "docker"]), default="native", show_default=True,
-              help="native: unshare + pivot_root, no daemon; docker: the real engine.")
+@click.option("--backend", type=click.Choice(["auto", "native", "docker"]), default="auto", show_default=True,
+              help="native: namespaces + pivot_root, no daemon; docker: the real engine; auto: docker when an "
+                   "engine answers, else native.")
 @click.option("--network", type=click.Choice(["none", "host"]), default="none", show_default=True,
               help="none: only the sandbox's own loopback; host: the host's network (explicit).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Wall-clock limit, seconds.")
-@click.option("--settle", type=float, default=0.0, show_default=True,
-              help="Keep tracing this many seconds after the probes passed.")
+@click.option("--settle", type=float, default=1.0, show_default=True,
+              help="After ready, keep tracing until no file activity for this many seconds (0: stop at ready; "
+                   "at most 15 s).")
 @click.option("--tracer", type=click.Choice(["strace", "fanotify", "none"]), default="strace", show_default=True,
               help="strace (complete); fanotify (opens only, root); none (untraced run, for timing).")
-@click.option("--no-reads", is_flag=True, help="Do not trace read() (faster; bytes_read unknown).")
+@click.option("--reads", is_flag=True,
+              help="Also trace read() and mmap(): bytes_read per file, every mapping (a little slower).")
+@click.option("--cpus", default="auto", show_default=True, metavar="auto|all|LIST",
+              help="CPUs for the tracer and the app.  auto: one CPU when traced (ptrace stops stay on one CPU, "
+                   "much cheaper); all: no pinning; or a list like 0,1.")
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VAL", help="Set an environment variable.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="SRC:DST[:ro]", help="Bind mount (docker backend).")
 @click.option("-u", "--user", default=None, help="Run as USER[:GROUP] (name or id).")
@@ -44,7 +50,7 @@ from imgopt.trace.profile import AccessProfile
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
 def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
-          timeout: float, settle: float, tracer: str, no_reads: bool, env: tuple[str, ...],
+          timeout: float, settle: float, tracer: str, reads: bool, cpus: str, env: tuple[str, ...],
           volumes: tuple[str, ...], user: str | None, entrypoint: str | None, workdir: str | None,
           scratch_dir: str | None, keep_scratch: bool, fmt: str, platform: str | None, insecure: bool,
           quiet: bool) -> None:
@@ -68,7 +74,7 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     ov = Overrides(entrypoint=[entrypoint] if entrypoint else None, args=list(args) or None, env=list(env),
                    user=user, workdir=workdir)
     opts = TraceOptions(backend=backend, tracer=tracer, network=network, timeout=timeout, settle=settle,
-                        trace_reads=not no_reads, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
+                        trace_reads=reads, cpus=cpus, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
                         keep_scratch=keep_scratch)
     opts.check()
     with open_image(image, _source_opts(platform, insecure)) as img:
@@ -109,8 +115,9 @@ def summary(p: AccessProfile, output: str | None = None, scratch: str | None = N
     lines.append("  exit:       " + (f"{p.exit_code}" if p.exit_code is not None else "still running (stopped)"))
     lines.append(f"  files:      {len(p.files)} paths touched: {len(existing)} in the image, "
                  f"{len(p.files) - len(existing)} failed lookups")
-    lines.append(f"  startup:    {len(startup)} regular files before ready, {human(size)} "
-                 f"({human(read)} read through read())")
+    known = any(f.bytes_read is not None for f in p.files)
+    lines.append(f"  startup:    {len(startup)} regular files before ready, {human(size)}"
+                 + (f" ({human(read)} read through read())" if known else ""))
     lines.append(f"  processes:  {len(p.processes)}; traced for {p.duration:.2f} s")
     tail = sorted((f for f in startup), key=lambda f: f.first_access, reverse=True)[:top]
     if tail:

@@ -30,9 +30,9 @@ from imgopt.errors import BadInput, DaemonError
 from imgopt.image.model import Image
 from imgopt.trace.native import ExecResult
 from imgopt.trace.probes import Probe, default_probes, run_probes
-from imgopt.trace.recorder import Recorded, Recorder
+from imgopt.trace.recorder import Recorded
 from imgopt.trace.rootfs import RootFS
-from imgopt.trace.run import TraceOptions, TraceResult, build_profile
+from imgopt.trace.run import TraceOptions, TraceResult, build_profile, cpu_set, launch_ready, settle
 from imgopt.trace.runspec import run_spec
 
 MOUNT = "/.imgopt-trace"
@@ -64,7 +64,7 @@ def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: Tr
     profile = build_profile(rec, results, run, exit_info, t_end, t_start=sess.t_start, backend="docker",
                             tracer=opts.tracer, image=image_name, image_digest=image_digest,
                             config_digest=config_digest, notes=sess.notes)
-    return TraceResult(profile, sess.output[-8000:])
+    return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start))
 
 
 def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
@@ -139,13 +139,25 @@ class _DockerTarget:
         self.c = container
         self.tracer = tracer
         self.exit: dict | None = None
+        self.network = network
         self.netns: _Netns | None = None
-        if network == "none":
-            container.reload()
-            self.netns = _Netns(int(container.attrs["State"]["Pid"]))
+
+    def _socket(self) -> socket.socket:
+        if self.network == "host":
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.netns is None:  # joined on first use: a job may be gone before any HTTP probe
+            self.c.reload()
+            pid = int(self.c.attrs["State"].get("Pid") or 0)
+            if not pid:
+                raise ConnectionRefusedError("the container is not running")
+            try:
+                self.netns = _Netns(pid)
+            except DaemonError as e:
+                raise ConnectionRefusedError(str(e)) from None
+        return self.netns.socket()
 
     def connect(self, port: int, timeout: float = 5.0) -> socket.socket:
-        s = self.netns.socket() if self.netns else socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = self._socket()
         s.settimeout(timeout)
         try:
             s.connect(("127.0.0.1", port))
@@ -190,11 +202,25 @@ class _DockerTarget:
             time.sleep(0.05)
         return self.exit
 
+    def mapped_files(self) -> set[str]:
+        """In-container paths mapped by the container's processes (root only; else empty)."""
+        from imgopt.trace.procmaps import mapped_paths, pidns_members
+
+        try:
+            self.c.reload()
+            pid = int(self.c.attrs["State"].get("Pid") or 0)
+        except Exception:  # noqa: BLE001
+            return set()
+        return mapped_paths(pidns_members(pid)) if pid else set()
+
     def output(self) -> str:
         try:
-            return self.c.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            text = self.c.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         except Exception:  # noqa: BLE001
-            return ""
+            text = ""
+        return text + self.start_error
+
+    start_error = ""
 
 
 class _DockerSession:
@@ -204,6 +230,7 @@ class _DockerSession:
         self.notes: list[str] = []
         self.output = ""
         self.t_start = 0.0
+        self.mapped: set[str] = set()
         self._exec_logs: list[str] = []
 
     def _exec_log(self, i: int) -> str | None:
@@ -232,6 +259,9 @@ class _DockerSession:
         kw: dict = dict(name=f"imgopt-trace-{uuid.uuid4().hex[:12]}", network_mode=self.opts.network,
                         volumes=volumes, environment=list(ov.env) or None, labels={"imgopt.trace": "1"},
                         hostname=self.run_spec.hostname, detach=True)
+        cpus = cpu_set(self.opts)
+        if cpus:
+            kw["cpuset_cpus"] = ",".join(map(str, cpus))
         if ov.user is not None:
             kw["user"] = ov.user
         if ov.workdir is not None:
@@ -255,18 +285,26 @@ class _DockerSession:
             from imgopt.trace.strace_log import strace_options
 
             bundle = os.path.join(self.scratch, "bundle")
-            tracer = tracer_argv(make_bundle(bundle), strace_options(self.opts.trace_reads))
+            tracer = tracer_argv(make_bundle(bundle), strace_options(self.opts.trace_reads, self.opts.trace_reads))
         c = self._create(tracer, bundle)
         target = None
         try:
             launched = time.time()
-            c.start()
             self.t_start = launched
             target = _DockerTarget(self.client, c, self.opts.network, tracer)
+            try:
+                c.start()
+            except Exception as e:  # noqa: BLE001 - e.g. the entrypoint does not exist: the app failed
+                msg = str(e).splitlines()[0][:300]
+                self.notes.append(f"docker start failed: {msg}")
+                target.start_error = msg
+                target.exit = {"exit_code": 127, "signal": None, "time": time.time()}
             results = run_probes(self.probes, target, launched + self.opts.timeout, self._exec_log)
-            if self.opts.settle > 0 and all(r.passed for r in results):
-                time.sleep(self.opts.settle)
+            if all(r.passed for r in results):
+                settle(self.opts, launched + self.opts.timeout, os.path.join(self.scratch, "out", "trace.log"),
+                       target.poll_exit)
             exit_info = target.poll_exit()
+            self.mapped = target.mapped_files() if tracer else set()
             if self.opts.grace > 0 and exit_info is None:
                 c.stop(timeout=int(max(1, self.opts.grace)))
         finally:
@@ -285,25 +323,15 @@ class _DockerSession:
         return self._record(fs), results, exit_info, t_end
 
     def _record(self, fs: RootFS) -> Recorded:
-        from imgopt.trace.strace_log import parse
+        from imgopt.trace.run import read_logs
 
         rec = Recorded()
         if self.opts.tracer != "strace":
             rec.t0 = self.t_start
             self.notes.append("untraced run (tracer none): no files recorded")
             return rec
-        out = os.path.join(self.scratch, "out")
-        main = os.path.join(out, "trace.log")
-        if not os.path.exists(main):
-            self.notes.append("the tracer wrote no log (it failed to start; see the output)")
-            return rec
-        with open(main, errors="surrogateescape") as f:
-            Recorder(fs, cwd=self.run_spec.workdir, rec=rec).feed(parse(f))
-        for name in self._exec_logs:
-            p = os.path.join(out, name)
-            if os.path.exists(p):
-                with open(p, errors="surrogateescape") as f:
-                    Recorder(fs, cwd=self.run_spec.workdir, by_probe=True, rec=rec).feed(parse(f))
+        read_logs(rec, fs, self.run_spec.workdir, os.path.join(self.scratch, "out"), self._exec_logs, self.mapped,
+                  self.notes, self.opts.trace_reads)
         return rec
 
 

@@ -117,7 +117,7 @@ class NativeSandbox:
 
     def __init__(self, rootfs: str, run: RunSpec, scratch: str, *, network: str = "none",
                  tracer: list[str] | None = None, log_path: str | None = None, bundle: str | None = None,
-                 overlay: bool = True, fanotify_mask: int = 0):
+                 overlay: bool = True, fanotify_mask: int = 0, cpus: list[int] | None = None):
         self.rootfs = os.path.abspath(rootfs)
         self.run = run
         self.scratch = scratch
@@ -127,6 +127,7 @@ class NativeSandbox:
         self.bundle = bundle
         self.overlay = overlay
         self.fanotify_mask = fanotify_mask
+        self.cpus = cpus
         self.output_path = os.path.join(scratch, "output.log")
         self.proc: subprocess.Popen | None = None
         self.agent: AgentClient | None = None
@@ -166,7 +167,7 @@ class NativeSandbox:
             "network": self.network, "hostname": self.run.hostname, "argv": self.run.argv, "env": self.run.env,
             "workdir": self.run.workdir,
             "cred": {"uid": self.run.uid, "gid": self.run.gid, "groups": self.run.groups},
-            "etc_files": self._etc_files(), "tracer": self.tracer, "log": self.log_path,
+            "etc_files": self._etc_files(), "tracer": self.tracer, "log": self.log_path, "cpus": self.cpus,
         }
         if self.overlay:
             up, work = os.path.join(self.scratch, "upper"), os.path.join(self.scratch, "work")
@@ -217,6 +218,8 @@ class NativeSandbox:
             detail = ev.get("error") or self.output().strip().splitlines()[-1:] or ["sandbox init died"]
             raise SandboxError("sandbox", detail if isinstance(detail, str) else detail[0])
         self.started = float(ev["time"])
+        if self.overlay and not ev.get("overlay"):
+            self.notes.append("overlayfs unavailable: the app's writes went into the rootfs directory")
         if ev.get("fds"):
             self.fanotify_fd = ev["fds"][0]
 
@@ -280,6 +283,17 @@ class NativeSandbox:
             self.exit = ev
         elif ev.get("event") == "closed" and self.exit is None:
             self.exit = {"exit_code": None, "signal": None, "time": time.time(), "lost": True}
+
+    def mapped_files(self) -> set[str]:
+        """In-image paths the sandbox's processes have mapped right now (not the init's own)."""
+        from imgopt.trace.procmaps import children, mapped_paths, pidns_members
+
+        if self.proc is None:
+            return set()
+        init = children(self.proc.pid)
+        if not init:
+            return set()
+        return mapped_paths([p for p in pidns_members(init[0]) if p != init[0]])
 
     def output(self) -> str:
         try:

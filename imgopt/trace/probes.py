@@ -58,6 +58,9 @@ class HttpProbe:
     name: str = ""
     type: str = "http"
 
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
 
 @dataclass
 class ExecProbe:
@@ -67,6 +70,9 @@ class ExecProbe:
     timeout: float = DEFAULT_TIMEOUT
     name: str = ""
     type: str = "exec"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
 
 
 @dataclass
@@ -78,12 +84,18 @@ class ExitProbe:
     name: str = ""
     type: str = "exit"
 
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
 
 @dataclass
 class TimeoutProbe:
     seconds: float = 5.0
     name: str = ""
     type: str = "timeout"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
 
     @property
     def timeout(self) -> float:
@@ -177,10 +189,7 @@ def _probe(d: Any, where: str) -> Probe:
         kw["seconds"] = _seconds(secs if secs is not None else 5.0, where, "seconds")
     if "name" in kw and not isinstance(kw["name"], str):
         raise BadInput(where, "name must be a string")
-    probe = cls(**kw)
-    if not probe.name:
-        probe.name = _default_name(probe)
-    return probe
+    return cls(**kw)
 
 
 def _seconds(v: Any, where: str, key: str) -> float:
@@ -245,9 +254,7 @@ def default_probes(exposed_ports: list[str], timeout: float) -> list[Probe]:
     for spec in exposed_ports:
         port, _, proto = spec.partition("/")
         if (proto or "tcp") == "tcp" and port.isdigit() and 1 <= int(port) <= 65535:
-            p = HttpProbe(int(port), expect_status=None, timeout=timeout)
-            p.name = _default_name(p)
-            probes.append(p)
+            probes.append(HttpProbe(int(port), expect_status=None, timeout=timeout))
     if probes:
         return probes
     return [ExitProbe(timeout=timeout, running_ok=True, name="exit (or still running: timeout)")]

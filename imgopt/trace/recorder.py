@@ -107,8 +107,12 @@ class Recorder:
         self.prefix = prefix.rstrip("/")
         self.by_probe = by_probe
         self.rec = rec or Recorded()
-        self.cwd: dict[int, str] = {}
-        self.tgid: dict[int, int] = {}
+        self.cwd: dict[int, str] = {}  # by process (threads share it)
+        self.tgid: dict[int, int] = {}  # thread -> its process
+        self.parent_of: dict[int, int] = {}
+        self.clone_time: dict[int, float] = {}
+        self.seen: set[int] = set()
+        self.kexe: dict[int, str] = {}  # process -> the binary the kernel runs (a script's interpreter)
         self.root_pid: int | None = None
 
     # ------------------------------------------------------------ files
@@ -159,29 +163,49 @@ class Recorder:
 
     def feed(self, items: Iterable[Call | Exit]) -> Recorded:
         calls = list(items)
-        self._threads(calls)
+        self._relations(calls)
         for c in calls:
             if isinstance(c, Exit):
                 self._exit(c)
                 continue
             self.rec.calls += 1
-            if self.root_pid is None and not self.by_probe:
-                self.rec.t0 = c.time if self.rec.t0 is None else self.rec.t0
-                self.root_pid = c.pid
-                self._process(c.pid, None, c.time)
-                self.add(self.default_cwd, "stat", c.time)  # the runtime's chdir to the workdir
+            if c.pid not in self.seen:
+                self._first_sight(c)
             try:
                 self._call(c)
             except (IndexError, ValueError):
                 continue  # a line strace cut short: nothing reliable to record
         return self.rec
 
-    def _threads(self, calls: list[Call | Exit]) -> None:
-        """Which pids are threads of which process (clone returns may come late)."""
+    def _relations(self, calls: list[Call | Exit]) -> None:
+        """Who cloned whom, and which pids are threads (a child may log before its clone returns)."""
         for c in calls:
             if isinstance(c, Call) and c.name in _CLONES and c.ret is not None and c.ret > 0:
+                self.parent_of[c.ret] = c.pid
+                self.clone_time[c.ret] = c.time
                 if "CLONE_THREAD" in c.args:
                     self.tgid[c.ret] = self.tgid.get(c.pid, c.pid)
+
+    def _first_sight(self, c: Call) -> None:
+        """A pid's first call: the entrypoint, a new thread or a new process (inherits the cwd)."""
+        self.seen.add(c.pid)
+        parent = self.parent_of.get(c.pid)
+        if parent is None:
+            if self.root_pid is None and not self.by_probe:
+                self.rec.t0 = c.time if self.rec.t0 is None else self.rec.t0
+                self.root_pid = c.pid
+                self._process(c.pid, None, c.time)
+                self.add(self.default_cwd, "stat", c.time)  # the runtime's chdir to the workdir
+            return
+        if c.pid in self.tgid:
+            return  # a thread: shares its process's cwd and identity
+        ppid = self.tgid.get(parent, parent)
+        self.cwd[c.pid] = self.cwd.get(ppid, self.default_cwd)
+        if ppid in self.kexe:
+            self.kexe[c.pid] = self.kexe[ppid]
+        p = self.rec.processes.get(ppid)
+        start = min(c.time, self.clone_time.get(c.pid, c.time))
+        self._process(c.pid, ppid, start, list(p.argv) if p else None, p.exe if p else None)
 
     def _process(self, pid: int, ppid: int | None, t: float, argv: list[str] | None = None,
                  exe: str | None = None) -> None:
@@ -230,23 +254,12 @@ class Recorder:
                 self.cwd[self.tgid.get(c.pid, c.pid)] = p
             return
         if name in _CLONES:
-            self._clone(c)
-            return
+            return  # handled by _relations / _first_sight
         specs = _PATH_CALLS.get(name)
         if specs:
             args = split_args(c.args)
             for dfd_i, path_i, role in specs:
                 self._path_call(c, args, dfd_i, path_i, role)
-
-    def _clone(self, c: Call) -> None:
-        if c.ret is None or c.ret <= 0:
-            return
-        parent = self.tgid.get(c.pid, c.pid)
-        self.cwd[c.ret] = self.cwd.get(parent, self.default_cwd)
-        if c.ret in self.tgid:
-            return  # a thread
-        p = self.rec.processes.get(parent)
-        self._process(c.ret, parent, c.time, list(p.argv) if p else None, p.exe if p else None)
 
     def _path_call(self, c: Call, args: list[str], dfd_i: int | None, path_i: int, role: str) -> None:
         if path_i >= len(args):
@@ -261,7 +274,8 @@ class Recorder:
                 if fdp is not None and c.ret == 0:
                     self._exec(c, fdp, args, 2)
             return
-        path = posixpath.normpath(raw if raw.startswith("/") else f"{base}/{raw}") if raw else base
+        # joined, not normalized: "link/.." is resolved by RootFS after following the link, as the kernel does
+        path = raw if raw.startswith("/") else f"{base.rstrip('/')}/{raw}"
         if path.startswith("//"):
             path = "/" + path.lstrip("/")
         kind, follow = _role(role, args, c)
@@ -284,27 +298,31 @@ class Recorder:
             self.rec.written_dirs.add(parent.path)
 
     def _exec(self, c: Call, path: str, args: list[str], argv_i: int) -> None:
-        resolved = self.add(path, "exec", c.time)
         pid = self.tgid.get(c.pid, c.pid)
-        argv = string_array(args[argv_i]) if argv_i < len(args) else []
         proc = self.rec.processes.get(pid)
+        if path in ("/proc/self/exe", f"/proc/{c.pid}/exe") and pid in self.kexe:
+            path = self.kexe[pid]  # re-exec of itself (busybox applets)
+        resolved = self.add(path, "exec", c.time)
+        argv = string_array(args[argv_i]) if argv_i < len(args) else []
         if proc is None:
             self._process(pid, None, c.time, argv, resolved)
         else:
             proc.argv, proc.exe = argv, resolved
-        self._interpreters(resolved, c.time, 0)
+        if resolved:
+            self.kexe[pid] = self._interpreters(resolved, c.time, 0)
 
-    def _interpreters(self, path: str | None, t: float, depth: int) -> None:
-        """The ``#!`` interpreter or ELF loader the kernel opened for ``path``."""
-        if path is None or depth > 4:
-            return
+    def _interpreters(self, path: str, t: float, depth: int) -> str:
+        """Record the ``#!`` interpreter or ELF loader the kernel opened for ``path``; the binary it runs."""
+        if depth > 4:
+            return path
         head = self.fs.read(path, 4096)
         interp = interpreter_of(head) if head else None
         if not interp:
-            return
+            return path
         resolved = self.add(interp[0], "exec", t)
         if resolved and head and head.startswith(b"#!"):
-            self._interpreters(resolved, t, depth + 1)
+            return self._interpreters(resolved, t, depth + 1)
+        return path
 
 
 def _has(flags: str, name: str) -> bool:

@@ -142,22 +142,25 @@ def fdpath(fd: int) -> str:
 # ------------------------------------------------------------ the rootfs
 
 
-def mount_root(spec: dict) -> str:
-    """Mount the sandbox root; returns its path (a mount point)."""
+def mount_root(spec: dict) -> tuple[str, bool]:
+    """Mount the sandbox root; returns its path (a mount point) and whether it is an overlay.
+
+    Without overlay support (e.g. a scratch directory on overlayfs) the rootfs
+    itself is bind-mounted and takes the app's writes.
+    """
     merged = spec["merged"]
     ov = spec.get("overlay")
     if ov:
         opts = f"lowerdir={ov['lower']},upperdir={ov['upper']},workdir={ov['work']}"
-        try:
-            mount("overlay", merged, "overlay", 0, opts)
-            return merged
-        except OSError:
-            if not spec.get("userns"):
-                raise
-            mount("overlay", merged, "overlay", 0, opts + ",userxattr")
-            return merged
+        for extra in ("", ",userxattr") if spec.get("userns") else ("",):
+            try:
+                mount("overlay", merged, "overlay", 0, opts + extra)
+                return merged, True
+            except OSError as e:
+                err = e
+        log(f"overlay not available ({err.strerror}): the rootfs takes the writes")
     mount(spec["rootfs"], merged, None, MS_BIND | MS_REC)
-    return merged
+    return merged, False
 
 
 def mount_dev(root_fd: int, userns: bool) -> None:
@@ -303,8 +306,14 @@ def exec_app(spec: dict, argv: list[str], env: list[str], tracer: list[str] | No
     """In the forked child: become the user, chdir, exec (never returns)."""
     try:
         os.setsid()
+        if spec.get("cpus"):  # tracer and app on the same CPU(s): ptrace stops without cross-CPU wakeups
+            os.sched_setaffinity(0, set(spec["cpus"]))
         become(spec["cred"])
-        os.chdir(spec["workdir"] or "/")
+        try:
+            os.chdir(spec["workdir"] or "/")
+        except OSError as e:
+            sys.stderr.write(f"imgopt-sandbox: chdir to the workdir {spec['workdir']!r}: {e.strerror}\n")
+            os._exit(126)
         path = lookup(argv[0], env)
         if path is None:
             sys.stderr.write(f"imgopt-sandbox: exec: {argv[0]!r}: executable file not found in $PATH\n")
@@ -451,12 +460,12 @@ class Agent:
                 break
             if len(out) < MAX_OUTPUT:
                 out += chunk[: MAX_OUTPUT - len(out)]
-        if timed_out:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.kill(pid, signal.SIGKILL) if pid not in self.exited else None
+        if timed_out:  # the command and everything it started (it is a session leader)
+            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    kill()
+                except ProcessLookupError:
+                    pass
         os.close(r)
         status = self.exited.pop(pid, None)
         if status is None:
@@ -473,18 +482,18 @@ def main() -> None:
     fan_fd = -1
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        root = mount_root(spec)
+        root, overlay = mount_root(spec)
         if spec.get("fanotify"):
-            from_fanotify = spec["fanotify"]
-            fan_fd = fanotify_watch(root, from_fanotify)
+            fan_fd = fanotify_watch(root, spec["fanotify"])
         root_fd = os.open(root, DIR_FLAGS)
         mount_special(root_fd, spec)
-        if spec.get("workdir"):
-            wfd = open_dir(root_fd, spec["workdir"], replace_last=False)
-            if wfd is not None:
-                os.close(wfd)
         os.close(root_fd)
         pivot(root)
+        if spec.get("workdir"):  # created if missing, as runc does (inside the new root: symlinks stay in it)
+            try:
+                os.makedirs(os.path.realpath(spec["workdir"]), 0o755, exist_ok=True)
+            except OSError as e:
+                log(f"workdir {spec['workdir']}: {e.strerror}")
         if spec.get("network") != "host":
             lo_up()
         socket.sethostname(spec.get("hostname", "imgopt-trace"))
@@ -510,7 +519,8 @@ def main() -> None:
         exec_app(spec, spec["argv"], spec["env"], spec.get("tracer"), spec.get("log"))
     drop_caps()
     agent = Agent(spec, ctl, pid, wake_r)
-    agent.send({"event": "started", "pid": pid, "time": t_exec}, [fan_fd] if fan_fd >= 0 else None)
+    agent.send({"event": "started", "pid": pid, "time": t_exec, "overlay": overlay},
+               [fan_fd] if fan_fd >= 0 else None)
     if fan_fd >= 0:
         os.close(fan_fd)
     try:

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 # what the tracee stops for; %file is every syscall that takes a path
-TRACE_BASE = ("%file", "fchdir", "getdents", "getdents64", "mmap", "clone", "clone3", "fork", "vfork")
+TRACE_BASE = ("%file", "fchdir", "getdents", "getdents64", "clone", "clone3", "fork", "vfork")
+TRACE_MMAP = ("mmap",)
 TRACE_READS = ("read", "pread64", "readv", "preadv", "preadv2", "sendfile", "copy_file_range")
 
 
-def strace_options(trace_reads: bool = True) -> list[str]:
+def strace_options(trace_reads: bool = True, trace_mmap: bool = True) -> list[str]:
     """strace arguments (before ``-o LOG -- CMD``)."""
-    calls = TRACE_BASE + (TRACE_READS if trace_reads else ())
+    calls = TRACE_BASE + (TRACE_MMAP if trace_mmap else ()) + (TRACE_READS if trace_reads else ())
     return ["-f", "--seccomp-bpf", "-ttt", "-y", "-q", "-s", "256", "-e", "signal=none",
             "-e", "trace=" + ",".join(calls)]
 

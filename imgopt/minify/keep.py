@@ -158,7 +158,13 @@ class Planner:
                                                                                      ".so" in rel):
                     continue
                 before = set(w.report_files)
-                w.follow_exec("/" + rel, None)
+                if self.keep.get(rel, "").startswith("rule:"):
+                    # kept by a rule, not run by the app: only what the loader needs
+                    # for a library (a rule-kept script's interpreter is not needed)
+                    if self.r.head(node, "/" + rel, 4) == b"\x7fELF":
+                        w.follow_elf("/" + rel, node, [], 0)
+                else:
+                    w.follow_exec("/" + rel, None)
                 for p in set(w.report_files) - before:
                     self.add(p, f"static:{w.report_files[p].reason}")
 

@@ -43,20 +43,28 @@ class GlobSet:
         """``globs``: (tag, glob) pairs; a match reports the lowest tag."""
         self.tags = [t for t, _ in globs]
         self.comps = [[_component(c) for c in g.strip("/").split("/") if c] for _, g in globs]
+        self._clos1: dict[tuple[int, int], frozenset] = {}  # closure of each single state
         self.start = self._closure({(i, 0) for i in range(len(self.comps))})
         self._next: dict[tuple[frozenset, str], frozenset] = {}
         self._file: dict[frozenset, re.Pattern | None] = {}
 
-    def _closure(self, states) -> frozenset:
-        out = set(states)
-        todo = list(states)
-        while todo:
-            g, pos = todo.pop()
+    def _closure1(self, st: tuple[int, int]) -> frozenset:
+        got = self._clos1.get(st)
+        if got is None:
+            g, pos = st
             comps = self.comps[g]
+            out = {st}
             # an inner "**" may match no directory at all
-            if pos < len(comps) - 1 and comps[pos] is _STAR and (g, pos + 1) not in out:
-                out.add((g, pos + 1))
-                todo.append((g, pos + 1))
+            while pos < len(comps) - 1 and comps[pos] is _STAR:
+                pos += 1
+                out.add((g, pos))
+            got = self._clos1[st] = frozenset(out)
+        return got
+
+    def _closure(self, states) -> frozenset:
+        out: set = set()
+        for st in states:
+            out |= self._closure1(st)
         return frozenset(out)
 
     def step(self, states: frozenset, name: str) -> frozenset:

@@ -202,13 +202,24 @@ class JunkContext:
         """cache tags (cpython-311, ...) of the Python interpreters in the image."""
         if self._python_tags is None:
             tags = set()
-            for p, n in self.tree.walk():
-                if n.kind is not Kind.DIR:
-                    m = _PYBIN.search(p)
+            for d in self._bin_dirs():
+                node = self.tree.get(d)
+                for name in (node.children or {}) if node is not None else ():
+                    m = _PYBIN.search(f"bin/{name}")
                     if m:
                         tags.add(f"cpython-{m.group(1)}{m.group(2)}")
             self._python_tags = tags
         return self._python_tags
+
+    def _bin_dirs(self) -> list[str]:
+        """Where interpreters live: the usual bin dirs and one level of /opt (venvs, conda)."""
+        dirs = ["bin", "usr/bin", "usr/local/bin"]
+        for base in ("opt", "usr/local", "root"):
+            node = self.tree.get(base)
+            for name, child in ((node.children or {}).items() if node is not None else ()):
+                if child.children is not None:
+                    dirs.append(f"{base}/{name}/bin")
+        return dirs
 
 
 @dataclass

@@ -22,8 +22,11 @@ system:
 services: system
 	scripts/start-services.sh
 
+PROBE   := fixtures/sample/probe.yaml
+
 # The main job, end to end, on the shipped fixture; output under reports/demo/.
-demo: install
+# (The trace runs in the native sandbox: root, strace; `system` installs it.)
+demo: install system
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/imgopt inspect $(FIXTURE) | tee $(DEMO)/inspect.txt
 	$(BIN)/imgopt inspect --format json $(FIXTURE) > $(DEMO)/inspect.json
@@ -32,7 +35,14 @@ demo: install
 	$(BIN)/imgopt analyze --dockerfile fixtures/sample/Dockerfile $(FIXTURE) | tee $(DEMO)/analyze.txt
 	$(BIN)/imgopt analyze --format json -o $(DEMO)/analyze.json $(FIXTURE)
 	$(BIN)/imgopt analyze --format markdown -o $(DEMO)/analyze.md $(FIXTURE)
-	$(BIN)/imgopt simulate $(FIXTURE) --registry vpc,public | tee $(DEMO)/simulate.txt
+	$(BIN)/imgopt trace --backend native --probe $(PROBE) -o $(DEMO)/profile.json $(FIXTURE) | tee $(DEMO)/trace.txt
+	$(BIN)/imgopt minify $(FIXTURE) --profile $(DEMO)/profile.json --probe $(PROBE) --verify native \
+	  --compress estargz --removed $(DEMO)/removed.json -o oci:$(DEMO)/sample-slim:slim | tee $(DEMO)/minify.txt
+	$(BIN)/imgopt analyze oci:$(DEMO)/sample-slim:slim > $(DEMO)/analyze-slim.txt
+	$(BIN)/imgopt simulate $(FIXTURE) --profile $(DEMO)/profile.json --registry vpc,public \
+	  --client docker,lazy --compare oci:$(DEMO)/sample-slim:slim | tee $(DEMO)/simulate.txt
+	$(BIN)/imgopt simulate $(FIXTURE) --profile $(DEMO)/profile.json --registry vpc,public \
+	  --client docker,containerd,lazy --compare oci:$(DEMO)/sample-slim:slim --format markdown > $(DEMO)/simulate.md
 	@echo "demo: reports written to $(DEMO)/"
 
 test: install services

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import io
+import struct
 import zlib
 from typing import BinaryIO
 
@@ -318,17 +319,85 @@ def open_decompressed(raw: BinaryIO, subject: str) -> tuple[Compression, io.RawI
     return codec, inner
 
 
+GZIP_BLOCK = 1 << 20  # parallel gzip: input block size (fixed: the output must not depend on cores)
+GZIP_DICT = 32 << 10  # each block is primed with the previous block's last 32 KiB, as pigz does
+_pool = None
+
+
+def _gzip_pool():
+    global _pool
+    if _pool is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="gzip")
+    return _pool
+
+
+def _deflate_block(data: bytes, level: int, zdict: bytes, last: bool) -> bytes:
+    c = _deflate_mod.compressobj(level, _deflate_mod.DEFLATED, -15, 9, _deflate_mod.Z_DEFAULT_STRATEGY,
+                                 zdict) if zdict else _deflate_mod.compressobj(level, _deflate_mod.DEFLATED, -15)
+    return c.compress(data) + c.flush(_deflate_mod.Z_FINISH if last else _deflate_mod.Z_SYNC_FLUSH)
+
+
+class _BlockGzip:
+    """pigz-style gzip: 1 MiB blocks deflated on all cores, one gzip member.
+
+    Each block is an independent raw deflate stream (primed with the previous
+    block's tail) ending in a sync flush, so their concatenation is one valid
+    deflate stream; the output depends only on the input and the level.
+    Compression releases the GIL, so threads scale.
+    """
+
+    def __init__(self, out: BinaryIO, level: int):
+        self._out = out
+        self._level = level
+        self._buf = bytearray()
+        self._prev_tail = b""
+        self._crc = 0
+        self._size = 0
+        self._inflight: list = []
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+
+    def compress(self, data) -> bytes:
+        self._buf += data
+        while len(self._buf) > GZIP_BLOCK:  # keep one block back: the last one ends the stream
+            self._submit(bytes(self._buf[:GZIP_BLOCK]), False)
+            del self._buf[:GZIP_BLOCK]
+        return b""
+
+    def _submit(self, block: bytes, last: bool) -> None:
+        self._crc = zlib.crc32(block, self._crc)
+        self._size += len(block)
+        self._inflight.append(_gzip_pool().submit(_deflate_block, block, self._level, self._prev_tail, last))
+        self._prev_tail = block[-GZIP_DICT:]
+        while len(self._inflight) > 8 or (self._inflight and self._inflight[0].done()):
+            self._out.write(self._inflight.pop(0).result())
+
+    def flush(self) -> bytes:
+        self._submit(bytes(self._buf), True)
+        self._buf = bytearray()
+        while self._inflight:
+            self._out.write(self._inflight.pop(0).result())
+        return struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF)
+
+
 class CompressingWriter:
-    """Write uncompressed bytes in, compressed bytes come out into ``out``."""
+    """Write uncompressed bytes in, compressed bytes come out into ``out``.
+
+    gzip is deflated in 1 MiB blocks on all cores (see :class:`_BlockGzip`);
+    zstd uses zstd's own worker threads (its output does not depend on their
+    number).
+    """
 
     def __init__(self, out: BinaryIO, codec: Compression, level: int | None = None):
         self._out = out
         self.codec = codec
         level = codec.check_level(level) if codec is not Compression.NONE else None
         if codec is Compression.GZIP:
-            self._c = _deflate_mod.compressobj(level, _deflate_mod.DEFLATED, 31)
+            self._c = _BlockGzip(out, level)  # type: ignore[arg-type]
         elif codec is Compression.ZSTD:
-            self._c = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
+            self._c = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=2).compressobj()
         else:
             self._c = None
         self.uncompressed_size = 0

@@ -202,3 +202,15 @@ def test_dockerfile_mapping(app_archive):
         line = text[l.dockerfile.line - 1]
         if l.instruction and l.instruction.startswith("RUN"):
             assert line.lstrip().upper().startswith(("RUN", "FROM"))
+
+
+def test_path_history(cli):
+    """Which layer added, changed, deleted or hid a path."""
+    r = _analyze(str(SAMPLE_TAR), paths=["/bin/busybox", "/app/build.log", "/app/data/cache.bin", "/nope"])
+    h = {p: [(e.layer, e.action) for e in evs] for p, evs in r.paths.items()}
+    assert h["/bin/busybox"] == [(0, "added"), (1, "modified")]
+    assert h["/app/build.log"] == [(3, "added"), (4, "deleted")]
+    assert h["/app/data/cache.bin"] == [(3, "added"), (4, "hidden (opaque directory)")]
+    assert h["/nope"] == []
+    code, out, _ = cli("analyze", "--path", "/app/build.log", str(SAMPLE_TAR))
+    assert code == 0 and "History of /app/build.log" in out and "layer 4: deleted" in out

@@ -15,7 +15,7 @@ walks over the resulting tree and records.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imgopt.analyze import result as R
 from imgopt.analyze.dive_compat import dive_compat
@@ -36,6 +36,7 @@ class AnalyzeOptions:
     jobs: int = 2
     progress: object | None = None
     verify: bool = True  # SHA-256 of layers read in place (streamed ones are always verified)
+    paths: list[str] = field(default_factory=list)  # report the history of these paths
 
 
 def analyze(image: Image, opts: AnalyzeOptions | None = None) -> R.AnalysisResult:
@@ -154,7 +155,37 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None, hashes=None
             edges=[list(e) for e in ep.edges],
         ),
         problems=problems,
+        paths={_abs(p): path_history(scan, p) for p in opts.paths},
     )
+
+
+def path_history(scan: Scan, path: str) -> list[R.PathEvent]:
+    """Which layer added, changed, deleted or hid ``path`` (from each layer's own entries)."""
+    from imgopt.image.tarstream import OPAQUE_MARKER, WHITEOUT_PREFIX
+
+    rel = path.strip("/")
+    ancestors = [rel[:i] for i, c in enumerate(rel) if c == "/"]
+    history = scan.image.layer_history()
+    events: list[R.PathEvent] = []
+    present = False
+    for ls, h in zip(scan.layers, history):
+        instr = h.instruction if h else None
+        touched = None
+        size = 0
+        for p, sz, isdir in ls.dive:
+            d, _, base = p.rpartition("/")
+            if p == rel:
+                touched, size = ("modified" if present else "added"), (0 if isdir else sz)
+            elif base.startswith(WHITEOUT_PREFIX) and base != OPAQUE_MARKER:
+                target = f"{d}/{base[len(WHITEOUT_PREFIX):]}" if d else base[len(WHITEOUT_PREFIX):]
+                if present and (target == rel or rel.startswith(target + "/")):
+                    touched, size = "deleted", 0
+            elif base == OPAQUE_MARKER and present and (d in ancestors or (not d and rel)) and touched is None:
+                touched, size = "hidden (opaque directory)", 0
+        if touched:
+            events.append(R.PathEvent(ls.index, touched, size, instr))
+            present = touched in ("added", "modified")
+    return events
 
 
 def _dockerfile_origins(opts: AnalyzeOptions, image: Image) -> list[R.DockerfileRef | None] | None:

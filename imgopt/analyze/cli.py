@@ -18,6 +18,8 @@ from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
 @click.option("--top", type=click.IntRange(1, 10000), default=20, show_default=True,
               help="Largest files, duplicate groups and hidden files listed.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to a file (atomically).")
+@click.option("--path", "paths", multiple=True, metavar="PATH",
+              help="Also show which layers added, changed, deleted or hid PATH (repeatable).")
 @click.option("--no-verify", is_flag=True,
               help="Skip the SHA-256 of layers read in place from local archives (trusted input; faster).")
 @_platform_opt
@@ -25,7 +27,7 @@ from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @handle_errors
 def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, top: int, output: str | None,
-            no_verify: bool, platform: str | None, insecure: bool, quiet: bool) -> None:
+            paths: tuple[str, ...], no_verify: bool, platform: str | None, insecure: bool, quiet: bool) -> None:
     """Where an image's bytes go: per-layer sizes, exact and dive-compatible waste,
     junk classes, duplicates, largest files and what the entrypoint needs.
 
@@ -40,7 +42,7 @@ def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, to
     prog = Progress("analyzing", enabled=False if quiet else None)
     with open_image(image, _source_opts(platform, insecure)) as img:
         result = run(img, AnalyzeOptions(dockerfile=dockerfile, target=target, top=top, progress=prog,
-                                          verify=not no_verify))
+                                          verify=not no_verify, paths=list(paths)))
     prog.finish()
     if fmt == "json":
         text = json.dumps(result.to_json(), indent=2) + "\n"

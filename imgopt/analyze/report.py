@@ -78,6 +78,13 @@ def format_text(r: AnalysisResult) -> str:
         rows = [[human(g.size), len(g.copies), _short(", ".join(c.path for c in g.copies[:3]), 80)]
                 for g in r.duplicates.groups[:5]]
         out.append(tabulate(rows, headers=["size", "copies", "paths"], tablefmt="simple", disable_numparse=True))
+    for path, events in r.paths.items():
+        out += ["", f"History of {path}"]
+        if not events:
+            out.append("  never stored in any layer")
+        for ev in events:
+            out.append(f"  layer {ev.layer}: {ev.action}" + (f", {human(ev.size)}" if ev.size else "")
+                       + f"  ({_short(ev.instruction, 60)})")
     if r.problems:
         out += ["", f"Problems ({len(r.problems)})"]
         out += [f"  layer {p.layer}: {p.path}: {p.problem}" for p in r.problems[:10]]

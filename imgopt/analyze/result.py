@@ -174,6 +174,14 @@ class Entrypoint:
 
 
 @dataclass
+class PathEvent:
+    layer: int
+    action: str  # added | modified | deleted | hidden (opaque directory) | replaced
+    size: int  # bytes stored by this layer for the path (0 for deletions and directories)
+    instruction: str | None
+
+
+@dataclass
 class Problem:
     layer: int | None
     path: str
@@ -191,6 +199,7 @@ class AnalysisResult:
     largest: list[LargeFile]
     entrypoint: Entrypoint
     problems: list[Problem] = field(default_factory=list)
+    paths: dict[str, list[PathEvent]] = field(default_factory=dict)  # --path: each asked path's history
     schema: str = SCHEMA
 
     def to_json(self) -> dict[str, Any]:

@@ -87,3 +87,25 @@ def test_failed_verification_writes_nothing(tmp_path, docker_client):
     assert p.returncode == 0 and out.exists()
     with open_image(str(out)) as img:
         assert img.config.labels.get("org.imgopt.verification") == "failed"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("codec", ["gzip", "estargz"])
+def test_slim_image_through_the_registry(tmp_path, registry, unique, docker_image_cleanup, skopeo, codec):
+    """The slim image pushes to the registry, `docker pull` takes it, and it still serves."""
+    probes = tmp_path / "p.yaml"
+    probes.write_text((SAMPLE_TAR.parent / "sample/probe.yaml").read_text())
+    ref = f"{registry}/imgopt-test/slim-{unique}:{codec}"
+    p = run_imgopt("slim", str(SAMPLE_TAR), "--probe", str(probes), "--compress", codec, "-q", "--format", "json",
+                   "-o", f"docker://{ref}")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(subprocess.run([skopeo, "inspect", "--tls-verify=false", f"docker://{ref}"],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["Digest"] == json.loads(p.stdout)["manifest_digest"]
+    pulled = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stderr
+    docker_image_cleanup.append(ref)
+    import yaml
+
+    failures = probe_in_docker(ref, yaml.safe_load(probes.read_text())["probes"])
+    assert not failures, failures

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
-
 from imgopt.errors import BadInput
+from imgopt.rules import RULES_ROOT, yaml_rules
 from imgopt.analyze.globtree import GlobSet
-from imgopt.image.filetree import FileTree, Node
+from imgopt.image.filetree import FileTree
 from imgopt.image.tarstream import Kind
 
-RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules" / "junk"
+RULES_DIR = RULES_ROOT / "junk"
 
 
 def glob_to_regex(glob: str) -> str:
@@ -78,16 +77,7 @@ class JunkRule:
 def load_rules(directory: Path | str | None = None) -> list[JunkRule]:
     d = Path(directory) if directory else RULES_DIR
     rules = []
-    for f in sorted(d.glob("*.yaml")):
-        try:
-            doc = yaml.safe_load(f.read_text())
-        except yaml.YAMLError as e:
-            raise BadInput(str(f), f"not valid YAML: {e}") from None
-        if not isinstance(doc, dict):
-            raise BadInput(str(f), "a junk class must be a YAML mapping")
-        missing = {"id", "title", "why", "safe_to_remove", "paths"} - set(doc)
-        if missing:
-            raise BadInput(str(f), f"junk class lacks {', '.join(sorted(missing))}")
+    for f, doc in yaml_rules(d, {"id", "title", "why", "safe_to_remove", "paths"}, "junk class"):
         if doc.get("detector") not in (None, *DETECTORS):
             raise BadInput(str(f), f"unknown detector {doc['detector']!r}")
         rules.append(JunkRule(

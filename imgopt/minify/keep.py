@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import yaml
-
 from imgopt.analyze.entrypoint import Resolver, Walker, analyze_entrypoint
 from imgopt.analyze.junk import configured_locales, glob_to_regex
 from imgopt.analyze.scan import Scan
 from imgopt.errors import BadInput
+from imgopt.rules import RULES_ROOT, yaml_rules
 from imgopt.image.tarstream import Kind
 from imgopt.trace.profile import AccessProfile
 
-RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules" / "keep"
+RULES_DIR = RULES_ROOT / "keep"
 RUNTIME_DIRS = ("tmp", "var/tmp", "run", "dev", "proc", "sys")
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
@@ -42,13 +41,7 @@ class KeepRule:
 def load_keep_rules(directory: Path | str | None = None) -> list[KeepRule]:
     d = Path(directory) if directory else RULES_DIR
     rules = []
-    for f in sorted(d.glob("*.yaml")):
-        try:
-            doc = yaml.safe_load(f.read_text())
-        except yaml.YAMLError as e:
-            raise BadInput(str(f), f"not valid YAML: {e}") from None
-        if not isinstance(doc, dict) or not {"id", "title", "why"} <= set(doc):
-            raise BadInput(str(f), "a keep rule needs id, title and why")
+    for f, doc in yaml_rules(d, {"id", "title", "why"}, "keep rule"):
         if doc.get("expand") not in (None, "python", "node"):
             raise BadInput(str(f), f"unknown expander {doc['expand']!r}")
         rules.append(KeepRule(str(doc["id"]), str(doc["title"]), " ".join(str(doc["why"]).split()),

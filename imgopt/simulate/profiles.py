@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from imgopt.errors import BadInput, NotFound
+from imgopt.rules import RULES_ROOT
 
 KINDS = ("registry", "client", "host")
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "rules" / "simulate"
+BUILTIN_DIR = RULES_ROOT / "simulate"
 USER_DIR = Path(os.path.expanduser("~/.config/imgopt/simulate"))
 CALIBRATED_HOST = USER_DIR / "host" / "calibrated.yaml"
 MB = 1e6

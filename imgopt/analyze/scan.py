@@ -29,6 +29,7 @@ import xxhash
 from imgopt.analyze.elf import ElfInfo, parse_elf
 from imgopt.errors import BadInput
 from imgopt.image.filetree import FileTree, LayerChanges, Node
+from imgopt.image.fs import BoundedFile
 from imgopt.image.model import Image, Layer
 from imgopt.image.fasttar import Member, TarReader
 from imgopt.image.tarstream import Entry, Kind, iter_entries
@@ -104,9 +105,12 @@ class Content:
         key = (layer, path)
         if layer in self._seekable and key in self.offsets:
             off, size = self.offsets[key]
+            local = self._image.layers[layer].local
+            if local is not None and size > SPOOL_MEM:
+                return BoundedFile(local[0], local[1] + off, size)  # type: ignore[return-value]
             f = self._seekable[layer]
             f.seek(off)
-            return io.BytesIO(f.read(size)) if size <= SPOOL_MEM else _Window(f, off, size)
+            return io.BytesIO(f.read(size))
         return None
 
     def elf_info(self, layer: int, path: str) -> ElfInfo | None:
@@ -141,38 +145,6 @@ class Content:
         for f in self._seekable.values():
             f.close()
         self._seekable.clear()
-
-
-class _Window(io.RawIOBase):
-    """A seekable window [off, off+size) of a seekable file (shared handle)."""
-
-    def __init__(self, f: BinaryIO, off: int, size: int):
-        super().__init__()
-        self._f, self._off, self._size, self._pos = f, off, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, min(base + pos, self._size))
-        return self._pos
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        n = min(len(b), self._size - self._pos)
-        if n <= 0:
-            return 0
-        self._f.seek(self._off + self._pos)
-        data = self._f.read(n)
-        b[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
 
 
 # ------------------------------------------------------------------ scanning

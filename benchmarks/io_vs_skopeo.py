@@ -94,7 +94,6 @@ def main() -> None:
     args = ap.parse_args()
     archive = load_builder().ensure_app(args.app)
     work = Path(tempfile.mkdtemp(prefix="imgopt-iobench-"))
-    rows = []
     try:
         src_gz = work / "src-gzip"
         subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"oci:{src_gz}:v1"], check=True)
@@ -140,7 +139,7 @@ def main() -> None:
                 pull_s.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{reg}/{r2}:v1",
                                      f"oci:{d}:v1"], fresh(d)))
         results.append(("oci (gzip) → registry push (empty registry)", gz_size, statistics.median(push_o),
-                        statistics.median(push_s), [IMGOPT, "copy", f"oci:SRC:v1", f"docker://{REG}/REPO:v1"],
+                        statistics.median(push_s), [IMGOPT, "copy", "oci:SRC:v1", f"docker://{REG}/REPO:v1"],
                         ["skopeo", "copy", "--dest-tls-verify=false", "oci:SRC:v1", f"docker://{REG}/REPO:v1"]))
         results.append(("registry → oci pull", gz_size, statistics.median(pull_o), statistics.median(pull_s),
                         [IMGOPT, "copy", f"docker://{REG}/REPO:v1", "oci:DEST:v1"],

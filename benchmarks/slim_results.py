@@ -125,7 +125,6 @@ def lower_bound(tag: str, config: dict, probes: list[dict], work: Path) -> tuple
            "status=successful", "-o", str(log), "--", "unshare", "--fork", "--pid", "--mount", "--net", "--ipc",
            "--uts", sys.executable, "-c", LAUNCHER, json.dumps(spec)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    detail = ""
     try:
         for _ in range(200):
             if ready.exists() and ready.read_text():
@@ -135,7 +134,6 @@ def lower_bound(tag: str, config: dict, probes: list[dict], work: Path) -> tuple
         for p in probes:
             if p["type"] == "exit":
                 proc.wait(timeout=float(p.get("timeout", 120)))
-                detail = "exited"
             elif p["type"] == "http":
                 deadline = time.monotonic() + float(p.get("timeout", 60))
                 while time.monotonic() < deadline:
@@ -145,7 +143,6 @@ def lower_bound(tag: str, config: dict, probes: list[dict], work: Path) -> tuple
                                             f"http://127.0.0.1:{p['port']}{p.get('path', '/')}"],
                                            capture_output=True, text=True)
                         if q.returncode == 0 and p.get("expect_body", "") in q.stdout:
-                            detail = "http ok"
                             break
                     time.sleep(0.3)
                 else:

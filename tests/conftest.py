@@ -211,7 +211,6 @@ def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) 
     failed probe (empty: all passed).
     """
     import time
-    import urllib.request
 
     failures: list[str] = []
     job = [p for p in probes if p["type"] == "exit"]

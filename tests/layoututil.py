@@ -91,3 +91,23 @@ def make_tar(entries: list[tuple]) -> bytes:
                 ti.size = len(data)
             tf.addfile(ti, io.BytesIO(payload) if payload is not None else None)
     return buf.getvalue()
+
+
+def docker_archive(path: Path, layers: list[bytes], config: dict | None = None,
+                   tags: list[str] | None = None) -> Path:
+    """A classic `docker save` archive of hand-made layer tars (config: the image's `config` section)."""
+    diff_ids = [sha(t) for t in layers]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": config or {},
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    with tarfile.open(path, "w") as tf:
+        def add(name: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+        add("config.json", cfg)
+        for i, t in enumerate(layers):
+            add(f"l{i}/layer.tar", t)
+        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": tags,
+                                          "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode())
+    return Path(path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import json
 import tarfile
@@ -15,7 +13,7 @@ import pytest
 from conftest import ROOT, SAMPLE_TAR, SAMPLE_ZSTD, run_imgopt
 from imgopt.analyze import AnalyzeOptions, analyze
 from imgopt.image.sources import open_image
-from layoututil import make_tar
+from layoututil import docker_archive, make_tar
 
 SCHEMA = json.loads((ROOT / "docs/schema/analysis.schema.json").read_text())
 
@@ -106,20 +104,7 @@ def test_text_and_markdown_lead_with_the_three_numbers(cli):
 
 
 def _image_with(tmp_path: Path, layers: list[bytes], config: dict | None = None) -> Path:
-    cfg = {"architecture": "amd64", "os": "linux", "config": config or {},
-           "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]}}
-    raw = json.dumps(cfg).encode()
-    out = tmp_path / "img.tar"
-    with tarfile.open(out, "w") as tf:
-        def add(name, data):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-        add("c.json", raw)
-        for i, t in enumerate(layers):
-            add(f"{i}/layer.tar", t)
-        add("manifest.json", json.dumps([{"Config": "c.json", "Layers": [f"{i}/layer.tar" for i in range(len(layers))]}]).encode())
-    return out
+    return docker_archive(tmp_path / "img.tar", layers, config)
 
 
 def test_hostile_layers_are_findings_not_crashes(tmp_path):

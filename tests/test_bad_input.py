@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -11,7 +10,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from conftest import SAMPLE_TAR, run_imgopt
 from layoututil import Layout, make_tar, sha

@@ -55,27 +55,10 @@ def test_sample_as_gzip_docker25_archive(tmp_path):
 
 
 def test_edge_cases(tmp_path, docker_client):
+    from layoututil import docker_archive
     from test_filetree_docker import _layers  # the whiteout / opaque / replace edge cases
-    import hashlib
-    import io
-    import json
-    import tarfile
 
-    layers = _layers()
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                      "rootfs": {"type": "layers",
-                                 "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]}}).encode()
-    archive = tmp_path / "edge.tar"
-    with tarfile.open(archive, "w") as tf:
-        def add(name, data):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-        add("c.json", cfg)
-        for i, t in enumerate(layers):
-            add(f"l{i}/layer.tar", t)
-        add("manifest.json", json.dumps([{"Config": "c.json", "RepoTags": None,
-                                          "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode())
+    archive = docker_archive(tmp_path / "edge.tar", _layers())
     _assert_equal(archive, tmp_path)
 
 

@@ -18,7 +18,7 @@ from conftest import SAMPLE_TAR, docker_run, run_imgopt
 from imgopt.image.filetree import from_image
 from imgopt.image.sources import open_image
 from imgopt.image.tarstream import Kind
-from layoututil import make_tar
+from layoututil import docker_archive, make_tar
 
 # the container runtime's own mounts and files (Docker's init layer)
 RUNTIME = ("proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "etc/mtab")
@@ -70,29 +70,10 @@ def _layers() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def edge_image(tmp_path_factory, docker_client):
-    import hashlib
-    import json
-
     d = tmp_path_factory.mktemp("edge")
     layers = _layers()
-    diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]
-    cfg = json.dumps({"architecture": "amd64", "os": "linux",
-                      "config": {"Entrypoint": ["/bin/busybox"], "Env": ["PATH=/bin"]},
-                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    archive = d / "edge.tar"
-    with tarfile.open(archive, "w") as tf:
-        import io
-
-        def add(name, data):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-
-        add("config.json", cfg)
-        for i, t in enumerate(layers):
-            add(f"l{i}/layer.tar", t)
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["imgopt-test/edge:latest"],
-                                          "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode())
+    archive = docker_archive(d / "edge.tar", layers, {"Entrypoint": ["/bin/busybox"], "Env": ["PATH=/bin"]},
+                             ["imgopt-test/edge:latest"])
     subprocess.run(["docker", "load", "-i", str(archive)], check=True, capture_output=True)
     yield archive
     docker_client.images.remove("imgopt-test/edge:latest", force=True)

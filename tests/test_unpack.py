@@ -8,8 +8,6 @@ hostile layer tars must never write outside the destination.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import stat
 import subprocess
@@ -29,22 +27,9 @@ from test_filetree_docker import RUNTIME, _layers
 
 def _archive(path: Path, layers: list[bytes], tag: str = "imgopt-test/unpack:latest") -> Path:
     """A docker-archive of hand-made layers."""
-    diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]
-    cfg = json.dumps({"architecture": "amd64", "os": "linux",
-                      "config": {"Entrypoint": ["/bin/busybox"], "Env": ["PATH=/bin"]},
-                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    with tarfile.open(path, "w") as tf:
-        def add(name: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
+    from layoututil import docker_archive
 
-        add("config.json", cfg)
-        for i, t in enumerate(layers):
-            add(f"l{i}/layer.tar", t)
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": [tag],
-                                          "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode())
-    return path
+    return docker_archive(path, layers, {"Entrypoint": ["/bin/busybox"], "Env": ["PATH=/bin"]}, [tag])
 
 
 def _export_listing(image: str) -> dict[str, tuple]:

@@ -17,7 +17,7 @@ from imgopt.image.codecs import Compression
 from imgopt.image.digest import HashingWriter, parse_digest, sha256_bytes
 from imgopt.image.fs import FS, peek_codec
 from imgopt.image.model import (
-    Descriptor, Image, ImageConfig, Index, Layer, Manifest, Platform, build_image, canonical_json,
+    Descriptor, Image, ImageConfig, Index, Manifest, Platform, build_image, canonical_json,
 )
 
 REF_NAME = "org.opencontainers.image.ref.name"

@@ -13,8 +13,8 @@ Lab (torn down afterwards, even on failure or Ctrl-C):
   iptables) that treats that registry as insecure.
 
 Procedure: `imgopt calibrate` on the lab daemon (host profile); push each
-app image gzip'd (and a debloated "slim" variant: docs, man pages, locales and
-apt lists removed) to the lab registry; measure each app's warm ready time
+app image gzip'd (and its "slim" variant: the output of `imgopt slim`, verified
+against the app's probe) to the lab registry; measure each app's warm ready time
 (container started -> HTTP probe passes, image already local: what
 `imgopt trace` would record); then for every rate and image, cold-pull
 through the daemon API (progress events timestamped) and run until the probe
@@ -166,7 +166,8 @@ class Lab:
         if stale:  # a previous run that died: stop what its pid files name (our own daemon only)
             pidf = RUN / "docker.pid"
             if pidf.exists():
-                with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                # the pid may be long gone (or reused): any OSError means "nothing of ours to stop"
+                with contextlib.suppress(ValueError, OSError):
                     pid = int(pidf.read_text().strip())
                     if "imgopt-sim" in Path(f"/proc/{pid}/cmdline").read_text():
                         os.kill(pid, signal.SIGTERM)
@@ -174,10 +175,12 @@ class Lab:
                             if not Path(f"/proc/{pid}").exists():
                                 break
                             time.sleep(0.5)
+                with contextlib.suppress(OSError):
+                    pidf.unlink()
             # a registry still running in our namespace
             p = sh("ip", "netns", "pids", NS, check=False)
             for pid in p.stdout.split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
+                with contextlib.suppress(OSError, ValueError):
                     os.kill(int(pid), signal.SIGTERM)
         sh("ip", "link", "del", VETH_H, check=False)
         sh("ip", "netns", "del", NS, check=False)
@@ -327,18 +330,34 @@ def _slim_tar(tar_bytes: bytes) -> bytes:
     return out.getvalue()
 
 
+def slim_archive(name: str) -> str:
+    """The app slimmed by `imgopt slim` (verified in the native sandbox), uncompressed layers."""
+    out = Path(tempfile.gettempdir()) / f"imgopt-sim-slim-{name}.tar"
+    if out.exists():
+        return str(out)
+    src = str(app_archive(name)) if name != "sample" else str(ROOT / "fixtures" / "sample.tar")
+    probe = ROOT / "fixtures" / "sample" / "probe.yaml" if name == "sample" else \
+        ROOT / "fixtures" / "apps" / name / "probe.json"
+    imgopt = str(Path(sys.executable).parent / "imgopt")
+    subprocess.run([imgopt, "slim", src, "--probe", str(probe), "--verify", "native", "--compress", "none", "-q",
+                    "-o", f"docker-archive:{out}"], check=True, stdout=subprocess.DEVNULL)
+    return str(out)
+
+
 def prepare_image(name: str, variant: str) -> list[C.SynthLayer]:
-    """The app's layers, gzip-6 (zlib-ng) as a push writes them; slim: debloated."""
+    """The app's layers, gzip-6 (zlib-ng) as a push writes them; slim: `imgopt slim`'s output
+    (debloat: the older stand-in that only drops docs, man pages, locales and apt lists)."""
     from zlib_ng import gzip_ng
 
     from imgopt.image.sources import open_image
 
     layers = []
-    with open_image(str(app_archive(name))) as img:
+    ref = slim_archive(name) if variant == "slim" else str(app_archive(name))
+    with open_image(ref) as img:
         for layer in img.layers:
             with layer.open_tar() as f:
                 t = f.read()
-            if variant == "slim":
+            if variant == "debloat":
                 t = _slim_tar(t)
             blob = gzip_ng.compress(t, compresslevel=6, mtime=0)
             layers.append(C.SynthLayer(t, blob, C.OCI_LAYER + "+gzip", 0, 0))
@@ -614,8 +633,8 @@ def write_report(path: Path, points: list[Point], host_yaml: str, meta: dict) ->
     L.append("- Client: a second `dockerd` (Docker 20.10.24, overlay2 on ext4, own data-root and managed containerd, "
              "registry insecure, no `unpigz` on PATH so gzip inflates with Go's compress/gzip).")
     L.append("- Images: fixture apps (`fixtures/build_apps.py`) and `fixtures/sample.tar`, layers gzip-6 as a push "
-             "writes them; `slim` = the same image with docs, man pages, locales and apt lists removed (a stand-in "
-             "for `imgopt slim`, not available yet).")
+             "writes them; `slim` = the output of `imgopt slim` (verified against the app's probe in the native "
+             "sandbox), its layers gzip-6 too.")
     L.append("- Measured pull: `POST /images/create` until its progress stream ends. Cold: every pull is of a freshly "
              "salted copy (512 bytes appended after the tar's end as an extra gzip member: new digests, same work), "
              "pushed just before, and `sync` first, so no deletion precedes a pull, as in `imgopt calibrate` "

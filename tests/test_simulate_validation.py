@@ -54,3 +54,24 @@ def test_prediction_matches_real_pulls_on_a_shaped_link():
     assert subprocess.run(["ip", "link", "show", V.VETH_H], capture_output=True).returncode != 0
     assert not Path("/run/imgopt-sim/docker.sock").exists() or subprocess.run(
         ["docker", "-H", V.SOCK, "info"], capture_output=True).returncode != 0
+
+
+def test_stale_lab_state_of_a_dead_run_is_cleaned_up():
+    """A crashed earlier run leaves /run/imgopt-sim/docker.pid naming a pid that is gone, and its
+    namespace; setting up the next lab must clean both, not crash (CI failed on exactly this)."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (network namespace): run `make test` as root")
+    V = _validator()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that existed and is gone now
+    V.RUN.mkdir(parents=True, exist_ok=True)
+    pidf = V.RUN / "docker.pid"
+    pidf.write_text(f"{dead.pid}\n")
+    subprocess.run(["ip", "netns", "add", V.NS], check=True)
+    try:
+        V.Lab().teardown(stale=True)
+        assert not pidf.exists()
+        assert V.NS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", V.NS], capture_output=True)
+        pidf.unlink(missing_ok=True)

@@ -28,14 +28,14 @@ import uuid
 
 from imgopt.errors import BadInput, DaemonError
 from imgopt.image.model import Image
-from imgopt.trace.native import ExecResult
+from imgopt.trace.bundle import MOUNT
+from imgopt.trace.native import ExecResult, connect_loopback
 from imgopt.trace.probes import Probe, default_probes, run_probes
 from imgopt.trace.recorder import Recorded
 from imgopt.trace.rootfs import RootFS
-from imgopt.trace.run import TraceOptions, TraceResult, build_profile, cpu_set, launch_ready, settle
+from imgopt.trace.run import Session, TraceOptions, TraceResult, build_profile, cpu_set, launch_ready, settle
 from imgopt.trace.runspec import run_spec
 
-MOUNT = "/.imgopt-trace"
 CLONE_NEWNET = 0x40000000
 
 
@@ -157,14 +157,7 @@ class _DockerTarget:
         return self.netns.socket()
 
     def connect(self, port: int, timeout: float = 5.0) -> socket.socket:
-        s = self._socket()
-        s.settimeout(timeout)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BaseException:
-            s.close()
-            raise
-        return s
+        return connect_loopback(self._socket(), port, timeout)
 
     def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> ExecResult:
         cmd = (self.tracer + ["-o", trace_log, "--"] + argv) if trace_log and self.tracer else argv
@@ -223,22 +216,10 @@ class _DockerTarget:
     start_error = ""
 
 
-class _DockerSession:
+class _DockerSession(Session):
     def __init__(self, client, ref: str, run, probes: list[Probe], opts: TraceOptions, scratch: str):
-        self.client, self.ref, self.run_spec, self.probes, self.opts = client, ref, run, probes, opts
-        self.scratch = scratch
-        self.notes: list[str] = []
-        self.output = ""
-        self.t_start = 0.0
-        self.mapped: set[str] = set()
-        self._exec_logs: list[str] = []
-
-    def _exec_log(self, i: int) -> str | None:
-        if self.opts.tracer != "strace":
-            return None
-        name = f"probe-{i}-{len(self._exec_logs)}.log"
-        self._exec_logs.append(name)
-        return f"{MOUNT}/out/{name}"
+        super().__init__(run, probes, opts, scratch)
+        self.client, self.ref = client, ref
 
     def _create(self, tracer: list[str] | None, bundle: str | None):
         ov = self.opts.overrides
@@ -279,13 +260,7 @@ class _DockerSession:
             raise DaemonError(self.ref, f"docker create failed: {str(e).splitlines()[0][:300]}") from None
 
     def run(self, fs: RootFS) -> tuple[Recorded, list, dict | None, float]:
-        tracer, bundle = None, None
-        if self.opts.tracer == "strace":
-            from imgopt.trace.bundle import make_bundle, tracer_argv
-            from imgopt.trace.strace_log import strace_options
-
-            bundle = os.path.join(self.scratch, "bundle")
-            tracer = tracer_argv(make_bundle(bundle), strace_options(self.opts.trace_reads, self.opts.trace_reads))
+        tracer, bundle = self._strace()
         c = self._create(tracer, bundle)
         target = None
         try:

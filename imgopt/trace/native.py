@@ -45,6 +45,18 @@ class ExecResult:
     timed_out: bool = False
 
 
+def connect_loopback(s: socket.socket, port: int, timeout: float) -> socket.socket:
+    """Connect ``s`` (a socket made inside a sandbox's network namespace) to 127.0.0.1:``port``;
+    closed again when that fails (raises OSError)."""
+    s.settimeout(timeout)
+    try:
+        s.connect(("127.0.0.1", port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def _pdeathsig() -> None:  # runs in the child between fork and exec
     import ctypes
 
@@ -238,14 +250,7 @@ class NativeSandbox:
         _msg, fds = self.agent.request("socket")
         if not fds:
             raise ConnectionError("sandbox returned no socket")
-        s = socket.socket(fileno=fds[0])
-        s.settimeout(timeout)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BaseException:
-            s.close()
-            raise
-        return s
+        return connect_loopback(socket.socket(fileno=fds[0]), port, timeout)
 
     def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> ExecResult:
         assert self.agent is not None

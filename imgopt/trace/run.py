@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from imgopt.errors import BadInput
 from imgopt.image.model import Image, ImageConfig, Platform
+from imgopt.trace.bundle import MOUNT
 from imgopt.trace.profile import AccessProfile, ProbeResult, ProcessInfo
 from imgopt.trace.probes import Probe, default_probes, run_probes
 from imgopt.trace.recorder import Recorded, Recorder
@@ -166,43 +167,57 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
 # ---------------------------------------------------------------- the native run
 
 
-class _NativeSession:
-    """Start, probe, stop and read one native sandbox run."""
+class Session:
+    """What both backends' runs share: the run's notes and output, the exec probes' strace logs,
+    and the strace bundle in the scratch directory."""
 
-    def __init__(self, fs: RootFS, run: RunSpec, probes: list[Probe], opts: TraceOptions, scratch: str):
-        self.fs, self.run_spec, self.probes, self.opts, self.scratch = fs, run, probes, opts, scratch
+    def __init__(self, run: RunSpec, probes: list[Probe], opts: TraceOptions, scratch: str):
+        self.run_spec, self.probes, self.opts, self.scratch = run, probes, opts, scratch
         self.notes: list[str] = []
         self.output = ""
         self.t_start = 0.0
-        self.launched = 0.0
         self.mapped: set[str] = set()
         self._exec_logs: list[str] = []
 
     def _exec_log(self, i: int) -> str | None:
+        """Where exec probe ``i``'s strace log goes (inside the sandbox), None when not tracing."""
         if self.opts.tracer != "strace":
             return None
         name = f"probe-{i}-{len(self._exec_logs)}.log"
         self._exec_logs.append(name)
-        return f"/.imgopt-trace/out/{name}"
+        return f"{MOUNT}/out/{name}"
+
+    def _strace(self) -> tuple[list[str] | None, str | None]:
+        """(tracer argv, bundle directory) for ``--tracer strace``, else (None, None)."""
+        if self.opts.tracer != "strace":
+            return None, None
+        from imgopt.trace.bundle import make_bundle, tracer_argv
+        from imgopt.trace.strace_log import strace_options
+
+        bundle = os.path.join(self.scratch, "bundle")
+        return tracer_argv(make_bundle(bundle), strace_options(self.opts.trace_reads, self.opts.trace_reads)), bundle
+
+
+class _NativeSession(Session):
+    """Start, probe, stop and read one native sandbox run."""
+
+    def __init__(self, fs: RootFS, run: RunSpec, probes: list[Probe], opts: TraceOptions, scratch: str):
+        super().__init__(run, probes, opts, scratch)
+        self.fs = fs
+        self.launched = 0.0
 
     def run(self) -> tuple[Recorded, list[ProbeResult], dict | None, float]:
         from imgopt.trace.native import NativeSandbox
 
         opts = self.opts
-        tracer, bundle = None, None
-        if opts.tracer == "strace":
-            from imgopt.trace.bundle import make_bundle, tracer_argv
-            from imgopt.trace.strace_log import strace_options
-
-            bundle = os.path.join(self.scratch, "bundle")
-            tracer = tracer_argv(make_bundle(bundle), strace_options(opts.trace_reads, opts.trace_reads))
+        tracer, bundle = self._strace()
         fan_mask = 0
         if opts.tracer == "fanotify":
             from imgopt.trace.fanotify import MASK
 
             fan_mask = MASK
         sb = NativeSandbox(self.fs.root, self.run_spec, self.scratch, network=opts.network, tracer=tracer,
-                           log_path="/.imgopt-trace/out/trace.log" if tracer else None, bundle=bundle,
+                           log_path=f"{MOUNT}/out/trace.log" if tracer else None, bundle=bundle,
                            overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts))
         fan = None
         try:

@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from imgopt.proc import stop_process  # noqa: E402
+
 IMGOPT = str(Path(sys.executable).parent / "imgopt")
 REG = "127.0.0.1:5000"
 
@@ -74,8 +77,7 @@ class FreshRegistry:
         return f"127.0.0.1:{port}"
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

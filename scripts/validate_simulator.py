@@ -55,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from imgopt.proc import stop_process  # noqa: E402
 from imgopt.simulate import calibrate as C  # noqa: E402
 from imgopt.simulate import profiles as P  # noqa: E402
 
@@ -154,14 +155,8 @@ class Lab:
 
     # -- teardown
     def teardown(self, stale: bool = False) -> None:
-        for proc, name in ((self.dockerd, "dockerd"), (self.registry, "registry")):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+        for proc in (self.dockerd, self.registry):
+            stop_process(proc, 30)
         self.dockerd = self.registry = None
         if stale:  # a previous run that died: stop what its pid files name (our own daemon only)
             pidf = RUN / "docker.pid"

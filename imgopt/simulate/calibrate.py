@@ -47,6 +47,7 @@ from typing import Callable
 import yaml
 
 from imgopt.errors import BadInput, DaemonError, ImgoptError, NotFound
+from imgopt.proc import stop_process
 from imgopt.simulate import profiles as P
 
 REPO = "imgopt-sim/calib"
@@ -307,12 +308,7 @@ class TempRegistry:
         raise ImgoptError("--registry auto", "temporary docker-registry did not start")
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

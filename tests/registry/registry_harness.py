@@ -38,6 +38,8 @@ from pathlib import Path
 
 import requests
 
+from imgopt.proc import stop_process
+
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 _ACCESS_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[\d.]+" (?P<status>\d{3}) ')
 
@@ -155,13 +157,7 @@ class RegistryProcess:
         raise RuntimeError(f"docker-registry on {self.host} did not answer:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     # ---------------------------------------------------------- observation
 

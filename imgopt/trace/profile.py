@@ -9,7 +9,6 @@ docs/profile-schema.md.  Paths are absolute paths *inside the image*.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,11 +91,11 @@ class AccessProfile:
         return d
 
     def save(self, path: str) -> None:
-        tmp = f"{path}.part"
-        with open(tmp, "w") as f:
+        from imgopt.image.sinks import atomic_file
+
+        with atomic_file(path) as tmp, open(tmp, "w") as f:
             json.dump(self.to_json(), f, indent=1)
             f.write("\n")
-        os.replace(tmp, path)
 
     @classmethod
     def from_json(cls, doc: Any, subject: str = "profile") -> "AccessProfile":

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from imgopt.atomic import atomic_file  # noqa: F401  (re-exported: sinks write through it)
 from imgopt.errors import BadInput, ImgoptError
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK
@@ -114,33 +115,6 @@ def _repo_tags(ref: str, image: Image) -> list[str]:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-class atomic_file:
-    """``with atomic_file(dest) as tmp:`` write tmp; renamed to dest on success."""
-
-    def __init__(self, dest: str):
-        self.dest = os.path.abspath(dest)
-        parent = os.path.dirname(self.dest)
-        if not os.path.isdir(parent):
-            raise BadInput(dest, f"directory {parent} does not exist")
-        if os.path.isdir(self.dest):
-            raise BadInput(dest, "is a directory")
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.dest)}.", suffix=".part", dir=parent)
-        os.close(fd)
-
-    def __enter__(self) -> str:
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.chmod(self.tmp, 0o644)
-            os.replace(self.tmp, self.dest)
-        else:
-            try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
 
 
 def _copy(src, dst, progress: Progress | None, total: int) -> None:

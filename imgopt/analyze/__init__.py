@@ -32,7 +32,7 @@ class AnalyzeOptions:
     dockerfile: str | None = None  # path, to tie layers to lines
     target: str | None = None  # Dockerfile stage (default: last)
     top: int = 20  # largest files / duplicate groups / hidden files listed
-    rules: list[JunkRule] | None = None  # default: rules/junk/*.yaml
+    rules: list[JunkRule] | None = None  # default: imgopt/data/junk/*.yaml
     jobs: int = 2
     progress: object | None = None
     verify: bool = True  # SHA-256 of layers read in place (streamed ones are always verified)

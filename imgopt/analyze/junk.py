@@ -1,6 +1,6 @@
 """Junk classes: files a runtime image carries but does not need.
 
-Classes are data (``rules/junk/*.yaml``, see rules/junk/README.md): globs,
+Classes are data (``imgopt/data/junk/*.yaml``, see imgopt/data/junk/README.md): globs,
 excludes, a safe-to-remove flag and an optional code *detector* for the two
 cases globs cannot decide (unused locales, unimportable bytecode).  Each file
 of the final filesystem goes to the first class that claims it.
@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from imgopt.errors import BadInput
-from imgopt.rules import RULES_ROOT, yaml_rules
+from imgopt.data import data_dir, yaml_rules
 from imgopt.analyze.globtree import GlobSet
 from imgopt.image.filetree import FileTree
 from imgopt.image.tarstream import Kind
 
-RULES_DIR = RULES_ROOT / "junk"
+RULES_DIR = data_dir("junk")
 
 
 def glob_to_regex(glob: str) -> str:
@@ -75,6 +75,7 @@ class JunkRule:
 
 
 def load_rules(directory: Path | str | None = None) -> list[JunkRule]:
+    """The junk classes in ``directory`` (default: the built-in ones)."""
     d = Path(directory) if directory else RULES_DIR
     rules = []
     for f, doc in yaml_rules(d, {"id", "title", "why", "safe_to_remove", "paths"}, "junk class"):

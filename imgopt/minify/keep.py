@@ -2,7 +2,7 @@
 
 keep = traced paths ∪ static closure (ELF interpreters and needed libraries
 of every kept ELF, shebang interpreters, every link of every symlink chain,
-parent directories) ∪ keep rules (rules/keep) ∪ ``--include`` ∪ runtime
+parent directories) ∪ keep rules (imgopt/data/keep) ∪ ``--include`` ∪ runtime
 directories; minus ``--exclude``.
 """
 
@@ -18,11 +18,11 @@ from imgopt.analyze.entrypoint import Resolver, Walker, analyze_entrypoint
 from imgopt.analyze.junk import configured_locales, glob_to_regex
 from imgopt.analyze.scan import Scan
 from imgopt.errors import BadInput
-from imgopt.rules import RULES_ROOT, yaml_rules
+from imgopt.data import data_dir, yaml_rules
 from imgopt.image.tarstream import Kind
 from imgopt.trace.profile import AccessProfile
 
-RULES_DIR = RULES_ROOT / "keep"
+RULES_DIR = data_dir("keep")
 RUNTIME_DIRS = ("tmp", "var/tmp", "run", "dev", "proc", "sys")
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 

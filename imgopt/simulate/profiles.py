@@ -1,6 +1,6 @@
 """Registry, client and host profiles: YAML data, validated into dataclasses.
 
-Built-in profiles live in ``rules/simulate/{registry,client,host}/NAME.yaml``
+Built-in profiles live in ``imgopt/data/simulate/{registry,client,host}/NAME.yaml``
 (each default carries the source or assumption behind it in a comment).
 Users add their own: a path to a YAML file, or a NAME found in a directory
 of ``$IMGOPT_SIMULATE_PROFILES`` (colon-separated) or
@@ -13,16 +13,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from imgopt.errors import BadInput, NotFound
-from imgopt.rules import RULES_ROOT
+from imgopt.data import data_dir
 
 KINDS = ("registry", "client", "host")
-BUILTIN_DIR = RULES_ROOT / "simulate"
+BUILTIN_DIR = data_dir("simulate")
 USER_DIR = Path(os.path.expanduser("~/.config/imgopt/simulate"))
 CALIBRATED_HOST = USER_DIR / "host" / "calibrated.yaml"
 MB = 1e6
@@ -296,8 +297,9 @@ def _kind(r: _Reader, kind: str) -> None:
 # ------------------------------------------------------------------ lookup
 
 
-def search_dirs() -> list[Path]:
-    dirs = [Path(d) for d in os.environ.get("IMGOPT_SIMULATE_PROFILES", "").split(":") if d]
+def search_dirs() -> list[Traversable]:
+    """Where profiles are looked up by name, first match wins: $IMGOPT_SIMULATE_PROFILES, the user's, the built-ins."""
+    dirs: list[Traversable] = [Path(d) for d in os.environ.get("IMGOPT_SIMULATE_PROFILES", "").split(":") if d]
     return dirs + [USER_DIR, BUILTIN_DIR]
 
 
@@ -306,7 +308,7 @@ def available(kind: str) -> list[str]:
     for d in search_dirs():
         sub = d / kind
         if sub.is_dir():
-            names.update(p.stem for p in sub.glob("*.yaml"))
+            names.update(p.name[: -len(".yaml")] for p in sub.iterdir() if p.name.endswith(".yaml"))
     return sorted(names)
 
 
@@ -314,7 +316,7 @@ def _is_path(name: str) -> bool:
     return "/" in name or name.endswith((".yaml", ".yml"))
 
 
-def find(kind: str, name: str) -> Path:
+def find(kind: str, name: str) -> Traversable:
     if not name or not name.strip():
         raise BadInput(f"--{kind}", "empty profile name")
     if _is_path(name):
@@ -330,7 +332,7 @@ def find(kind: str, name: str) -> Path:
     raise NotFound(f"--{kind}", f"unknown {kind} profile {name!r} (available: {have}; or give a YAML file path)")
 
 
-def load_doc(path: Path) -> Any:
+def load_doc(path: Traversable) -> Any:
     try:
         text = path.read_text()
     except UnicodeDecodeError:

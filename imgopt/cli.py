@@ -6,58 +6,13 @@ usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
 import time
 
 import click
 
 from imgopt import __version__
-from imgopt.errors import ImgoptError
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    click.echo(f"imgopt: error: {msg}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn):
-    """Turn expected failures into one line and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except ImgoptError as e:
-            _fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except BrokenPipeError:
-            sys.exit(0)
-        except OSError as e:
-            where = e.filename or "I/O"
-            _fail(f"{where}: {e.strerror or e}")
-
-    return wrapper
-
-
-def _platform_opt(fn):
-    return click.option("--platform", metavar="OS/ARCH[/VARIANT]", default=None,
-                        help="Image to pick from a multi-platform index (default: this host's).")(fn)
-
-
-def _insecure_opt(fn):
-    return click.option("--insecure", is_flag=True,
-                        help="Allow plain HTTP and unverified TLS for registries other than localhost.")(fn)
-
-
-def _source_opts(platform: str | None, insecure: bool, progress=None):
-    from imgopt.image.model import Platform
-    from imgopt.image.sources import SourceOptions
-
-    return SourceOptions(platform=Platform.parse(platform) if platform else None, insecure=insecure,
-                         progress=progress)
+from imgopt.cli_options import (format_option, handle_errors, insecure_option, platform_option, quiet_option,
+                                source_options)
 
 
 # Commands that live in their stage's package ("name": "module:attribute"),
@@ -114,26 +69,24 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("image")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("inspection")
 @click.option("--deep", is_flag=True, help="Read every layer: verify digests, count files, measure uncompressed size.")
-@_platform_opt
-@_insecure_opt
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@platform_option
+@insecure_option
+@quiet_option
 @handle_errors
 def inspect(image: str, fmt: str, deep: bool, platform: str | None, insecure: bool, quiet: bool) -> None:
     """Show an image's manifest, config and layers (with the instruction that made each)."""
+    from imgopt.formats import emit, render
+    from imgopt.image.inspect import inspect_image
     from imgopt.image.sources import open_image
-    from imgopt.inspect import format_text, inspect_image
     from imgopt.progress import Progress
 
     prog = Progress("reading", enabled=False if quiet else None)
-    with open_image(image, _source_opts(platform, insecure, prog)) as img:
+    with open_image(image, source_options(platform, insecure, prog)) as img:
         result = inspect_image(img, deep=deep, progress=prog)
     prog.finish()
-    if fmt == "json":
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(format_text(result))
+    emit(render("inspection", fmt, result))
 
 
 @cli.command()
@@ -144,10 +97,10 @@ def inspect(image: str, fmt: str, deep: bool, platform: str | None, insecure: bo
               help="auto: keep compressed layers as they are, gzip uncompressed ones for registries and OCI "
                    "layouts; keep: never re-encode; gzip/zstd/none: re-encode every layer not already in it.")
 @click.option("--level", type=int, default=None, help="Compression level (gzip 1-9, zstd 1-22).")
-@_platform_opt
-@_insecure_opt
+@platform_option
+@insecure_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Layers re-encoded in parallel.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@quiet_option
 @handle_errors
 def copy(src: str, dest: str, compress: str, level: int | None, platform: str | None, insecure: bool,
          jobs: int | None, quiet: bool) -> None:
@@ -164,7 +117,7 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
         Compression(compress).check_level(level)
     prog = Progress("copying", enabled=False if quiet else None)
     t0 = time.monotonic()
-    with open_image(src, _source_opts(platform, insecure)) as img:
+    with open_image(src, source_options(platform, insecure)) as img:
         res = write_image(img, dest, SinkOptions(compress=compress, level=level, insecure=insecure,
                                                  progress=prog, jobs=jobs))
         size = sum(l.size for l in res.image.layers)

@@ -2,6 +2,11 @@
 
 ``python -m imgopt.schema`` rewrites docs/schema/*.schema.json; a test checks
 the committed files match, so the documented schema cannot drift from code.
+
+Every document is a dataclass with a ``schema`` field (``imgopt.KIND/vN``) and
+``to_json()``.  Field metadata shapes the JSON where it is not the field
+itself: ``{"json": "name"}`` names the property, ``{"omit_none": True}``
+leaves it out when None (so it is not required).
 """
 
 from __future__ import annotations
@@ -39,15 +44,27 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         if origin is tuple and args and args[-1] is not Ellipsis:
             return {"type": "array", "items": [_schema(a, defs) for a in args]}
         return {"type": "array", "items": _schema(args[0], defs) if args else {}}
-    if origin is dict:
+    if origin is dict or tp is dict:
         return {"type": "object", "additionalProperties": _schema(args[1], defs) if args else {}}
+    if tp is list:
+        return {"type": "array", "items": {}}
+    if typing.is_typeddict(tp):
+        name = tp.__name__
+        if name not in defs:
+            hints = typing.get_type_hints(tp)
+            defs[name] = {"type": "object", "properties": {k: _schema(v, defs) for k, v in hints.items()},
+                          "required": list(hints), "additionalProperties": False}
+            if tp.__doc__:
+                defs[name]["description"] = " ".join(tp.__doc__.split())
+        return {"$ref": f"#/$defs/{name}"}
     if dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
             defs[name] = {}  # recursion guard
             hints = typing.get_type_hints(tp)
-            props = {f.name: _schema(hints[f.name], defs) for f in dataclasses.fields(tp)}
-            required = [f.name for f in dataclasses.fields(tp)]
+            fields = dataclasses.fields(tp)
+            props = {f.metadata.get("json", f.name): _schema(hints[f.name], defs) for f in fields}
+            required = [f.metadata.get("json", f.name) for f in fields if not f.metadata.get("omit_none")]
             defs[name] = {"type": "object", "properties": props, "required": required,
                           "additionalProperties": False}
             if tp.__doc__ and not tp.__doc__.startswith(f"{name}("):
@@ -65,14 +82,28 @@ def schema_for(root: type, schema_id: str) -> dict[str, Any]:
             "title": root.__name__, **top, "$defs": dict(sorted(defs.items()))} if ref else {}
 
 
-def documents() -> dict[str, dict[str, Any]]:
-    from imgopt.analyze.result import SCHEMA as A
-    from imgopt.analyze.result import AnalysisResult
-    from imgopt.trace.profile import SCHEMA as P
-    from imgopt.trace.profile import AccessProfile
+# file name -> "module:Class" of the document (its id: the ``schema`` field's default, else the module's SCHEMA)
+DOCUMENTS = {
+    "analysis.schema.json": "imgopt.analyze.result:AnalysisResult",
+    "inspect.schema.json": "imgopt.image.inspect:InspectResult",
+    "minify.schema.json": "imgopt.minify.result:MinifyResult",
+    "removed.schema.json": "imgopt.minify.result:RemovedFiles",
+    "profile.schema.json": "imgopt.trace.profile:AccessProfile",
+    "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
+}
 
-    return {"analysis.schema.json": schema_for(AnalysisResult, A),
-            "profile.schema.json": schema_for(AccessProfile, P)}
+
+def documents() -> dict[str, dict[str, Any]]:
+    import importlib
+
+    out = {}
+    for name, target in DOCUMENTS.items():
+        module, _, attr = target.partition(":")
+        mod = importlib.import_module(module)
+        cls = getattr(mod, attr)
+        field = {f.name: f for f in dataclasses.fields(cls)}["schema"]
+        out[name] = schema_for(cls, field.default if field.default is not dataclasses.MISSING else mod.SCHEMA)
+    return out
 
 
 def main() -> None:

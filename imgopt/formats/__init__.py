@@ -53,8 +53,31 @@ Renderer = Callable[[Any, RenderOptions], str]
 
 # kind -> format -> "module:function".  Kinds are the result types of the commands.
 FORMATTERS: dict[str, dict[str, str]] = {
-    # filled in by each command's move onto the output layer, e.g.
-    # "analysis": {"text": "imgopt.formats.text.analysis:render", "json": "imgopt.formats.json:render", ...},
+    "inspection": {  # imgopt inspect: imgopt.image.inspect.InspectResult
+        "text": "imgopt.formats.text.inspection:render",
+        "json": "imgopt.formats.json:render",
+    },
+    "analysis": {  # imgopt analyze: imgopt.analyze.result.AnalysisResult
+        "text": "imgopt.formats.text.analysis:render",
+        "json": "imgopt.formats.json:render",
+        "markdown": "imgopt.formats.markdown.analysis:render",
+    },
+    "trace": {  # imgopt trace: imgopt.trace.result.TraceResult (JSON: its access profile)
+        "text": "imgopt.formats.text.trace:render",
+        "json": "imgopt.formats.json:render",
+    },
+    "minify": {  # imgopt minify / slim: imgopt.minify.result.MinifyResult
+        "text": "imgopt.formats.text.minify:render",
+        "json": "imgopt.formats.json:render",
+    },
+    "removed": {  # imgopt minify --removed FILE: imgopt.minify.result.RemovedFiles
+        "json": "imgopt.formats.json:render",
+    },
+    "simulation": {  # imgopt simulate: imgopt.simulate.result.SimulationResult
+        "text": "imgopt.formats.text.simulation:render",
+        "json": "imgopt.formats.json:render",
+        "markdown": "imgopt.formats.markdown.simulation:render",
+    },
 }
 
 

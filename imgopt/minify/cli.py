@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import time
-from collections import defaultdict
 
 import click
 
-from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
+from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, source_options
 
 
 def _common(fn):
@@ -39,9 +37,9 @@ def _common(fn):
         click.option("--force", is_flag=True, help="Write the image even if verification fails (marked in its history)."),
         click.option("--removed", "removed_file", type=click.Path(dir_okay=False), default=None,
                      help="Write every removed path with its size and junk class (JSON) here."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+        format_option("minify"),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
-        _platform_opt, _insecure_opt,
+        platform_option, insecure_option,
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
     for o in reversed(opts):
@@ -88,9 +86,11 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
          platform: str | None, insecure: bool, quiet: bool) -> None:
     from imgopt.analyze.scan import scan_image
     from imgopt.errors import BadInput
+    from imgopt.formats import emit, render
     from imgopt.image.sinks import SinkOptions, write_image
     from imgopt.image.sources import open_image
     from imgopt.minify import MinifyOptions, new_workdir
+    from imgopt.minify.result import minify_result, removed_files
     from imgopt.minify.verify import VerificationFailed, VerifyOptions, minify_verified
     from imgopt.trace.probes import load_probes
 
@@ -100,7 +100,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
     opts.check()
     probes = load_probes(probe_file) if probe_file else None
     chosen = {"both": ["native", "docker"], "none": []}.get(backends, [backends])
-    with open_image(image, _source_opts(platform, insecure)) as img:
+    with open_image(image, source_options(platform, insecure)) as img:
         if trace_first:
             from imgopt.trace.run import TraceOptions, trace_image
 
@@ -138,15 +138,12 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
                 out_image = _mark_unverified(out_image)
             written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=insecure))
             if removed_file:
-                _write_removed(removed_file, slim_img)
-            report = _report(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
+                emit(render("removed", "json", removed_files(img.name, slim_img)), removed_file)
+            report = minify_result(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
         finally:
             scan.close()
             shutil.rmtree(work, ignore_errors=True)
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(_text(report))
+    emit(render("minify", fmt, report))
 
 
 def _mark_unverified(image):
@@ -165,83 +162,6 @@ def _mark_unverified(image):
                    dict(image.manifest.annotations))
     man.raw = canonical_json(man.to_json())
     return Image(man, cfg, blob, image.layers, image.name, image.repo_tags, None, image._closers)
-
-
-def _write_removed(path: str, slim_img) -> None:
-    from imgopt.image.sinks import atomic_file
-
-    doc = [{"path": r.path, "size": r.size, "layer": r.layer, "junk_class": r.junk_class} for r in slim_img.removed]
-    with atomic_file(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1)
-
-
-def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) -> dict:
-    by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in slim_img.removed:
-        c = by_class[r.junk_class or "(not junk: unused)"]
-        c[0] += r.size
-        c[1] += 1
-        top = "/" + "/".join(r.path.strip("/").split("/")[:3])
-        d = by_dir[top]
-        d[0] += r.size
-        d[1] += 1
-    new = slim_img.image
-    return {
-        "schema": "imgopt.minify/v1",
-        "image": img.name, "output": dest, "manifest_digest": digest,
-        "original": {"compressed_bytes": sum(l.size for l in img.layers),
-                     "uncompressed_bytes": sum(ls.tar_bytes for ls in scan.layers),
-                     "files": slim_img.original_files, "file_bytes": slim_img.original_bytes, "layers": len(img.layers)},
-        "slim": {"compressed_bytes": sum(l.size for l in new.layers),
-                 "uncompressed_bytes": sum(l.uncompressed_size or 0 for l in new.layers),
-                 "files": slim_img.kept_files, "file_bytes": slim_img.kept_bytes, "layers": len(new.layers),
-                 "startup_files": len(slim_img.plan.startup)},
-        "removed_by_class": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_class.items(), key=lambda x: -x[1][0])},
-        "removed_by_dir": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_dir.items(), key=lambda x: -x[1][0])[:15]},
-        "keep_rules": slim_img.plan.rules_applied,
-        "verification": None if ver is None else {
-            "passed": ver.passed, "rounds": len(ver.rounds),
-            "added": [{"path": p, "why": w} for p, w in ver.added],
-            "results": [{"round": r.number, "backend": b.backend, "passed": b.passed, "failure": b.failure,
-                         "ready_time": b.ready_time} for r in ver.rounds for b in r.results],
-            "mismatches": ver.mismatches},
-        "seconds": round(seconds, 2),
-    }
-
-
-def _text(rep: dict) -> str:
-    from imgopt.progress import human
-
-    o, s = rep["original"], rep["slim"]
-    ratio = o["compressed_bytes"] / s["compressed_bytes"] if s["compressed_bytes"] else float("inf")
-    lines = [
-        f"imgopt minify  {rep['image']} -> {rep['output']}",
-        f"  {rep['manifest_digest']}",
-        "",
-        f"  compressed      {human(o['compressed_bytes']):>10} -> {human(s['compressed_bytes']):>10}   ({ratio:.1f}x smaller)",
-        f"  uncompressed    {human(o['uncompressed_bytes']):>10} -> {human(s['uncompressed_bytes']):>10}",
-        f"  files           {o['files']:>10,} -> {s['files']:>10,}   ({s['startup_files']} startup files first)",
-        f"  layers          {o['layers']:>10} -> {s['layers']:>10}",
-    ]
-    v = rep["verification"]
-    if v is not None:
-        state = "PASSED" if v["passed"] else "FAILED (written with --force)"
-        lines.append(f"  verification    {state} after {v['rounds']} round(s)")
-        for r in v["results"]:
-            lines.append(f"    round {r['round']} {r['backend']:<7} {'pass' if r['passed'] else 'FAIL: ' + r['failure']}"
-                         + (f", ready in {r['ready_time']:.2f} s" if r["ready_time"] else ""))
-        for a in v["added"][:10]:
-            lines.append(f"    added {a['path']}: {a['why']}")
-    lines += ["", "  removed by junk class:"]
-    for k, v2 in list(rep["removed_by_class"].items())[:10]:
-        lines.append(f"    {k:<28} {human(v2['bytes']):>10} in {v2['files']:,} files")
-    lines += ["", "  removed by directory:"]
-    for k, v2 in list(rep["removed_by_dir"].items())[:10]:
-        lines.append(f"    {k:<40} {human(v2['bytes']):>10} in {v2['files']:,} files")
-    lines.append(f"\n  done in {rep['seconds']:.1f} s")
-    return "\n".join(lines)
 
 
 __all__ = ["minify", "slim"]

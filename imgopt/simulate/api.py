@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from imgopt.errors import BadInput
 from imgopt.simulate import profiles as P
-from imgopt.simulate.model import Result, Startup, simulate
+from imgopt.simulate.model import Startup, simulate
+from imgopt.simulate.result import Result, SimulationResult
 from imgopt.simulate.workload import Workload, apply_what_if, from_image, needed_codecs, parse_what_if
 
 DEFAULT_READY_TIME = 1.0  # seconds; used when there is no trace profile and no --ready-time
@@ -58,7 +59,7 @@ def check_profile_image(prof, image, strict: bool, warn) -> None:
     warn(f"imgopt: warning: {image.name}: {msg}")
 
 
-def run(req: Request, warn=lambda m: print(m, file=sys.stderr)) -> list[Result]:
+def run(req: Request, warn=lambda m: print(m, file=sys.stderr)) -> SimulationResult:
     from imgopt.image.sources import open_image
 
     startup, prof = load_startup(req.profile_path, req.ready_time)
@@ -82,7 +83,7 @@ def run(req: Request, warn=lambda m: print(m, file=sys.stderr)) -> list[Result]:
             for reg in req.registries:
                 for client in req.clients:
                     results.append(simulate(w, reg, client, req.host, startup))
-    return results
+    return SimulationResult(results)
 
 
 __all__ = ["Request", "run", "load_startup", "DEFAULT_READY_TIME", "parse_what_if"]

@@ -526,7 +526,7 @@ def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) 
     P.parse_host(doc, str(out))  # validate before writing
     header = ("# Host profile written by `imgopt calibrate` (see docs/simulate.md).\n"
               "# Costs are effective wall-clock costs measured through the real client.\n")
-    from imgopt.image.sinks import atomic_file
+    from imgopt.atomic import atomic_file
 
     with atomic_file(str(out)) as tmp:
         Path(tmp).write_text(header + yaml.safe_dump(doc, sort_keys=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
+from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, source_options
 
 
 @click.command()
@@ -25,11 +25,11 @@ from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
 @click.option("--ready-time", type=float, default=None, metavar="SECONDS",
               help="App time from entrypoint start to ready (default: the profile's, else 1 s).")
 @click.option("--strict", is_flag=True, help="A trace profile of another image is an error, not a warning.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@format_option("simulation")
 @click.option("--details", is_flag=True, help="Text: also print each row's critical path.")
 @click.option("--no-timeline", is_flag=True, help="JSON: leave out the per-task timeline.")
-@_platform_opt
-@_insecure_opt
+@platform_option
+@insecure_option
 @handle_errors
 def simulate(image, profile_path, registries, clients, host, compare, what_ifs, ready_time, strict, fmt, details,
              no_timeline, platform, insecure):
@@ -41,7 +41,8 @@ def simulate(image, profile_path, registries, clients, host, compare, what_ifs, 
     bandwidth.  Prints pull, start and total seconds per image x registry x
     client.
     """
-    from imgopt.simulate import api, report
+    from imgopt.formats import RenderOptions, emit, render
+    from imgopt.simulate import api
     from imgopt.simulate import profiles as P
     from imgopt.simulate.workload import parse_what_if
 
@@ -51,14 +52,11 @@ def simulate(image, profile_path, registries, clients, host, compare, what_ifs, 
     wis = [parse_what_if(w) for w in what_ifs]
     req = api.Request(images=[image, *compare], registries=regs, clients=cls, host=hostp, what_ifs=wis,
                       profile_path=profile_path, ready_time=ready_time, strict=strict,
-                      source_opts=_source_opts(platform, insecure))
-    results = api.run(req, warn=lambda m: click.echo(m, err=True))
-    if fmt == "json":
-        click.echo(report.as_json(results, timeline=not no_timeline))
-    elif fmt == "markdown":
-        click.echo(report.markdown(results))
-    else:
-        click.echo(report.text(results, details=details))
+                      source_opts=source_options(platform, insecure))
+    result = api.run(req, warn=lambda m: click.echo(m, err=True))
+    if no_timeline:
+        result = result.without_timeline()
+    emit(render("simulation", fmt, result, RenderOptions(extra={"details": details})))
 
 
 @click.command()

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 
 from imgopt.simulate import engine
 from imgopt.simulate.engine import Task, add
 from imgopt.simulate.profiles import ClientProfile, HostProfile, RegistryProfile
+from imgopt.simulate.result import PathStep, Result, TimelineRow
 from imgopt.simulate.workload import Workload
 
 
@@ -44,36 +44,6 @@ class Startup:
     ready_time: float
     files: list[tuple[str, float, int]] = field(default_factory=list)  # (path, first_access, size)
     source: str = "assumed"  # "profile" | "assumed" | "option"
-
-
-@dataclass
-class Result:
-    image: str
-    variant: str
-    registry: str
-    client: str
-    host: str
-    pull: float
-    start: float
-    total: float
-    breakdown: dict[str, float]
-    critical_path: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
-    bytes_downloaded: int
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self, timeline: bool = True) -> dict[str, Any]:
-        d = {
-            "image": self.image, "variant": self.variant, "registry": self.registry, "client": self.client,
-            "host": self.host, "pull_s": round(self.pull, 4), "start_s": round(self.start, 4),
-            "total_s": round(self.total, 4),
-            "breakdown_s": {k: round(v, 4) for k, v in self.breakdown.items()},
-            "bytes_downloaded": self.bytes_downloaded,
-            "critical_path": self.critical_path, "notes": self.notes,
-        }
-        if timeline:
-            d["timeline"] = self.timeline
-        return d
 
 
 # -------------------------------------------------------------- net helpers
@@ -345,18 +315,18 @@ def simulate(w: Workload, reg: RegistryProfile, client: ClientProfile, host: Hos
     if startup.source == "assumed":
         notes.append(f"no trace profile: app ready time assumed {startup.ready_time:g} s (use --profile or "
                      "--ready-time)")
-    crit = [{"task": t.id, "label": t.label, "category": "" if t.kind == "mark" else t.category,
-             "start": round(t.start or 0, 4),
-             "end": round(t.end or 0, 4)} for t in path if t.duration > 0 or t.kind == "mark"]
+    crit = [PathStep(task=t.id, label=t.label, category="" if t.kind == "mark" else t.category,
+                     start=round(t.start or 0, 4), end=round(t.end or 0, 4))
+            for t in path if t.duration > 0 or t.kind == "mark"]
     timeline = _timeline(tasks)
     dl = sum(t.amount for t in tasks.values() if t.kind == "net")
     return Result(w.name, w.variant, reg.name, client.name, host.name, pull, total - pull, total, breakdown,
                   crit, timeline, int(dl), notes)
 
 
-def _timeline(tasks: dict[str, Task]) -> list[dict[str, Any]]:
+def _timeline(tasks: dict[str, Task]) -> list[TimelineRow]:
     """Per-row spans for a waterfall: pieces of one layer phase merged into one row."""
-    rows: dict[tuple, dict[str, Any]] = {}
+    rows: dict[tuple, TimelineRow] = {}
     for t in tasks.values():
         if t.start is None or t.end is None:
             continue
@@ -370,8 +340,8 @@ def _timeline(tasks: dict[str, Task]) -> list[dict[str, Any]]:
             label = t.label
         r = rows.get(key)
         if r is None:
-            rows[key] = {"task": label, "layer": t.layer, "category": t.category if not t.id.startswith("app.")
-                         else "app", "start": t.start, "end": t.end, "busy": t.duration}
+            rows[key] = TimelineRow(task=label, layer=t.layer, category=t.category if not t.id.startswith("app.")
+                                    else "app", start=t.start, end=t.end, busy=t.duration)
         else:
             r["start"] = min(r["start"], t.start)
             r["end"] = max(r["end"], t.end)
@@ -383,4 +353,4 @@ def _timeline(tasks: dict[str, Task]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["simulate", "Result", "Startup", "slow_start_extra"]
+__all__ = ["simulate", "Startup", "slow_start_extra"]

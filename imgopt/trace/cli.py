@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
 
-from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
+from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, source_options
 from imgopt.errors import BadInput, Failed
-from imgopt.progress import human
-from imgopt.trace.profile import AccessProfile
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,9 +41,9 @@ from imgopt.trace.profile import AccessProfile
 @click.option("-w", "--workdir", default=None, help="Override the working directory.")
 @click.option("--scratch-dir", default=None, metavar="DIR", help="Where to unpack (default: $TMPDIR).")
 @click.option("--keep-scratch", is_flag=True, help="Keep the scratch directory (rootfs, logs) and print it.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_platform_opt
-@_insecure_opt
+@format_option("trace")
+@platform_option
+@insecure_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
 def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
@@ -60,6 +57,7 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     0 the probes passed, 1 a probe failed (the profile is still written),
     2 bad input.
     """
+    from imgopt.formats import emit, render
     from imgopt.image.sources import open_image
     from imgopt.trace.probes import load_probes
     from imgopt.trace.run import TraceOptions, trace_image
@@ -77,15 +75,16 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
                         trace_reads=reads, cpus=cpus, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
                         keep_scratch=keep_scratch)
     opts.check()
-    with open_image(image, _source_opts(platform, insecure)) as img:
+    with open_image(image, source_options(platform, insecure)) as img:
         result = trace_image(img, probes, opts)
     prof = result.profile
     if output:
         prof.save(output)
+        result.profile_path = output
     if fmt == "json" and not output:
-        click.echo(json.dumps(prof.to_json(), indent=1))
+        emit(render("trace", "json", result))
     elif not quiet:
-        click.echo(summary(prof, output, result.scratch))
+        emit(render("trace", "text", result))
     if not prof.passed:
         raise Failed(image, result.failure or "probes did not pass")
 
@@ -100,39 +99,6 @@ def _check_output(path: str) -> None:
         raise BadInput(path, "the output directory is not writable")
 
 
-def summary(p: AccessProfile, output: str | None = None, scratch: str | None = None, top: int = 10) -> str:
-    """The text summary: files, bytes, ready time, the last first-accesses before ready."""
-    existing = [f for f in p.files if f.exists]
-    startup = p.startup_files()
-    size = sum(f.size or 0 for f in startup)
-    read = sum(f.bytes_read or 0 for f in p.files if f.exists)
-    lines = [f"imgopt trace: {p.image} ({p.backend}, {p.tracer})",
-             f"  entrypoint: {' '.join(p.argv)}" + (f"  (user {p.user})" if p.user else ""),
-             "  ready:      " + (f"{p.ready_time:.3f} s" if p.ready_time is not None else "never (probes failed)")]
-    for pr in p.probes:
-        when = f" at {pr.first_success:.3f} s" if pr.first_success is not None else ""
-        lines.append(f"    {'PASS' if pr.passed else 'FAIL'} {pr.name}: {pr.detail}{when}")
-    lines.append("  exit:       " + (f"{p.exit_code}" if p.exit_code is not None else "still running (stopped)"))
-    lines.append(f"  files:      {len(p.files)} paths touched: {len(existing)} in the image, "
-                 f"{len(p.files) - len(existing)} failed lookups")
-    known = any(f.bytes_read is not None for f in p.files)
-    lines.append(f"  startup:    {len(startup)} regular files before ready, {human(size)}"
-                 + (f" ({human(read)} read through read())" if known else ""))
-    lines.append(f"  processes:  {len(p.processes)}; traced for {p.duration:.2f} s")
-    tail = sorted((f for f in startup), key=lambda f: f.first_access, reverse=True)[:top]
-    if tail:
-        lines.append("  slowest first accesses (the last files startup waited for):")
-        for f in tail:
-            lines.append(f"    {f.first_access:8.3f} s  {human(f.size or 0):>9}  {f.path}")
-    for n in p.notes:
-        lines.append(f"  note: {n}")
-    if output:
-        lines.append(f"  profile:    {output}")
-    if scratch:
-        lines.append(f"  scratch:    {scratch}")
-    return "\n".join(lines)
-
-
-__all__ = ["trace", "summary"]
+__all__ = ["trace"]
 if __name__ == "__main__":  # pragma: no cover
     trace(sys.argv[1:])

@@ -91,7 +91,7 @@ class AccessProfile:
         return d
 
     def save(self, path: str) -> None:
-        from imgopt.image.sinks import atomic_file
+        from imgopt.atomic import atomic_file
 
         with atomic_file(path) as tmp, open(tmp, "w") as f:
             json.dump(self.to_json(), f, indent=1)

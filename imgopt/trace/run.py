@@ -23,6 +23,7 @@ from imgopt.image.model import Image, ImageConfig, Platform
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.profile import AccessProfile, ProbeResult, ProcessInfo
 from imgopt.trace.probes import Probe, default_probes, run_probes
+from imgopt.trace.result import TraceResult
 from imgopt.trace.recorder import Recorded, Recorder
 from imgopt.trace.rootfs import RootFS
 from imgopt.trace.runspec import Overrides, RunSpec, run_spec
@@ -62,31 +63,6 @@ class TraceOptions:
         cpu_set(self)  # raises on a malformed list
         if self.volumes and self.backend == "native":
             raise BadInput("-v", "volumes need the docker backend (--backend docker)")
-
-
-@dataclass
-class TraceResult:
-    profile: AccessProfile
-    output: str  # the app's stdout+stderr (tail)
-    scratch: str | None = None  # kept scratch directory, with keep_scratch
-    launch_ready: float | None = None  # seconds from launching the sandbox to ready (what benchmarks compare)
-
-    @property
-    def passed(self) -> bool:
-        return self.profile.passed
-
-    @property
-    def missing(self) -> list[str]:
-        """Paths the app looked up that did not exist (failed lookups), in order."""
-        return [f.path for f in self.profile.files if not f.exists]
-
-    @property
-    def failure(self) -> str:
-        """One line: the first failed probe and why ('' when all passed)."""
-        for p in self.profile.probes:
-            if not p.passed:
-                return f"probe {p.name!r} failed: {p.detail}"
-        return ""
 
 
 # ---------------------------------------------------------------- entry points

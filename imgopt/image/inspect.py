@@ -1,14 +1,15 @@
-"""``imgopt inspect``: what an image is made of, without unpacking it."""
+"""``imgopt inspect``: what an image is made of, without unpacking it.
+
+:func:`inspect_image` returns an :class:`InspectResult`, the
+``imgopt.inspect/v1`` document (schema: docs/schema/inspect.schema.json);
+the text form is :mod:`imgopt.formats.text.inspection`.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
-from tabulate import tabulate
-
 from imgopt.image.model import Image
-from imgopt.progress import human
 
 SCHEMA = "imgopt.inspect/v1"
 
@@ -95,41 +96,4 @@ def _measure(layer, progress) -> tuple[int, int]:
     return size, n
 
 
-def format_text(r: InspectResult) -> str:
-    def js(v) -> str:
-        return json.dumps(v) if v else "-"
-
-    lines = [
-        f"Image        {r.reference}",
-        f"Manifest     {r.manifest_digest}  ({r.manifest_media_type}, {r.manifest_size} B)",
-        f"Config       {r.config_digest}",
-        f"Platform     {r.platform}",
-        f"Created      {r.created or '-'}",
-    ]
-    if r.repo_tags:
-        lines.append(f"Tags         {', '.join(r.repo_tags)}")
-    lines += [
-        f"Entrypoint   {js(r.entrypoint)}",
-        f"Cmd          {js(r.cmd)}",
-        f"WorkingDir   {r.workdir or '/'}",
-        f"User         {r.user or '(root)'}",
-        f"Ports        {', '.join(r.exposed_ports) or '-'}",
-    ]
-    for i, e in enumerate(r.env):
-        lines.append(("Env          " if i == 0 else "             ") + e)
-    for k, v in sorted(r.labels.items()):
-        lines.append(f"Label        {k}={v}")
-    total_unc = human(r.total_uncompressed_size) if r.total_uncompressed_size is not None else "? (use --deep)"
-    lines.append(f"Size         {human(r.total_size)} compressed, {total_unc} uncompressed, {len(r.layers)} layers")
-    lines.append("")
-    rows = []
-    for l in r.layers:
-        instr = (l.instruction or "-").replace("\n", " ")
-        if len(instr) > 70:
-            instr = instr[:67] + "..."
-        rows.append([l.index, l.digest[7:19], l.compression, human(l.size),
-                     human(l.uncompressed_size) if l.uncompressed_size is not None else "?",
-                     l.entries if l.entries is not None else "", instr])
-    headers = ["#", "digest", "codec", "compressed", "uncompressed", "files" if any(l.entries for l in r.layers) else "", "created by"]
-    lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
-    return "\n".join(lines)
+__all__ = ["InspectResult", "LayerInfo", "inspect_image", "SCHEMA"]

@@ -1,0 +1,1 @@
+"""Markdown (GitHub tables), one module per result kind (``render(result, options) -> str``)."""

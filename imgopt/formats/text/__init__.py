@@ -1,0 +1,1 @@
+"""Human-readable text, one module per result kind (``render(result, options) -> str``)."""

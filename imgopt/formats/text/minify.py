@@ -1,0 +1,38 @@
+"""``imgopt minify`` / ``imgopt slim``: before and after, verification, what was removed."""
+
+from __future__ import annotations
+
+from imgopt.formats import RenderOptions
+from imgopt.minify.result import MinifyResult
+from imgopt.progress import human
+
+
+def render(rep: MinifyResult, options: RenderOptions) -> str:
+    o, s = rep.original, rep.slim
+    ratio = o.compressed_bytes / s.compressed_bytes if s.compressed_bytes else float("inf")
+    lines = [
+        f"imgopt minify  {rep.image} -> {rep.output}",
+        f"  {rep.manifest_digest}",
+        "",
+        f"  compressed      {human(o.compressed_bytes):>10} -> {human(s.compressed_bytes):>10}   ({ratio:.1f}x smaller)",
+        f"  uncompressed    {human(o.uncompressed_bytes):>10} -> {human(s.uncompressed_bytes):>10}",
+        f"  files           {o.files:>10,} -> {s.files:>10,}   ({s.startup_files} startup files first)",
+        f"  layers          {o.layers:>10} -> {s.layers:>10}",
+    ]
+    v = rep.verification
+    if v is not None:
+        state = "PASSED" if v.passed else "FAILED (written with --force)"
+        lines.append(f"  verification    {state} after {v.rounds} round(s)")
+        for r in v.results:
+            lines.append(f"    round {r.round} {r.backend:<7} {'pass' if r.passed else 'FAIL: ' + r.failure}"
+                         + (f", ready in {r.ready_time:.2f} s" if r.ready_time else ""))
+        for a in v.added[:10]:
+            lines.append(f"    added {a.path}: {a.why}")
+    lines += ["", "  removed by junk class:"]
+    for k, t in list(rep.removed_by_class.items())[:10]:
+        lines.append(f"    {k:<28} {human(t.bytes):>10} in {t.files:,} files")
+    lines += ["", "  removed by directory:"]
+    for k, t in list(rep.removed_by_dir.items())[:10]:
+        lines.append(f"    {k:<40} {human(t.bytes):>10} in {t.files:,} files")
+    lines.append(f"\n  done in {rep.seconds:.1f} s")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""What ``imgopt minify`` / ``imgopt slim`` report: typed, versioned documents.
+
+:class:`MinifyResult` is the ``imgopt.minify/v1`` document ``--format json``
+prints (schema: docs/schema/minify.schema.json); :class:`RemovedFiles` is the
+``imgopt.removed/v1`` document ``--removed FILE`` writes (every removed path).
+All sizes are bytes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "imgopt.minify/v1"
+REMOVED_SCHEMA = "imgopt.removed/v1"
+
+
+@dataclass
+class ImageSize:
+    compressed_bytes: int
+    uncompressed_bytes: int
+    files: int  # non-directory paths
+    file_bytes: int  # regular-file content
+    layers: int
+
+
+@dataclass
+class SlimSize(ImageSize):
+    startup_files: int = 0  # files laid out first (read before the app was ready)
+
+
+@dataclass
+class Tally:
+    bytes: int
+    files: int
+
+
+@dataclass
+class AddedPath:
+    path: str
+    why: str
+
+
+@dataclass
+class ProbeRun:
+    round: int
+    backend: str  # native | docker
+    passed: bool
+    failure: str
+    ready_time: float | None
+
+
+@dataclass
+class VerificationReport:
+    passed: bool
+    rounds: int
+    added: list[AddedPath]  # paths verification added after a failing round
+    results: list[ProbeRun]
+    mismatches: list[str]  # probe outcomes that differ from the original image's
+
+
+@dataclass
+class MinifyResult:
+    """The slim image written, against the original: sizes, what was removed, verification."""
+
+    image: str  # the original, as given
+    output: str  # where the slim image was written
+    manifest_digest: str
+    original: ImageSize
+    slim: SlimSize
+    removed_by_class: dict[str, Tally]  # junk class (or "(not junk: unused)") -> removed, largest first
+    removed_by_dir: dict[str, Tally]  # top three path components -> removed, 15 largest
+    keep_rules: dict[str, int]  # keep rule id -> paths it kept
+    verification: VerificationReport | None  # None with --verify none
+    seconds: float
+    schema: str = SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+
+@dataclass
+class RemovedPath:
+    path: str  # absolute, inside the image
+    size: int
+    layer: int
+    junk_class: str | None
+
+
+@dataclass
+class RemovedFiles:
+    """Every path of the original image that the slim image does not have."""
+
+    image: str
+    removed: list[RemovedPath]
+    schema: str = REMOVED_SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+
+def removed_files(image_name: str, slim) -> RemovedFiles:
+    """The ``--removed`` document of a :class:`imgopt.minify.SlimImage`."""
+    return RemovedFiles(image_name, [RemovedPath(r.path, r.size, r.layer, r.junk_class) for r in slim.removed])
+
+
+def minify_result(original, scan, slim, verification, manifest_digest: str, dest: str,
+                  seconds: float) -> MinifyResult:
+    """The report of one minify run: ``original`` Image and its Scan, the SlimImage, its Verification."""
+    by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in slim.removed:
+        c = by_class[r.junk_class or "(not junk: unused)"]
+        c[0] += r.size
+        c[1] += 1
+        top = "/" + "/".join(r.path.strip("/").split("/")[:3])
+        d = by_dir[top]
+        d[0] += r.size
+        d[1] += 1
+    new = slim.image
+    ver = verification
+    return MinifyResult(
+        image=original.name, output=dest, manifest_digest=manifest_digest,
+        original=ImageSize(sum(l.size for l in original.layers), sum(ls.tar_bytes for ls in scan.layers),
+                           slim.original_files, slim.original_bytes, len(original.layers)),
+        slim=SlimSize(sum(l.size for l in new.layers), sum(l.uncompressed_size or 0 for l in new.layers),
+                      slim.kept_files, slim.kept_bytes, len(new.layers), len(slim.plan.startup)),
+        removed_by_class={k: Tally(*v) for k, v in sorted(by_class.items(), key=lambda x: -x[1][0])},
+        removed_by_dir={k: Tally(*v) for k, v in sorted(by_dir.items(), key=lambda x: -x[1][0])[:15]},
+        keep_rules=slim.plan.rules_applied,
+        verification=None if ver is None else VerificationReport(
+            ver.passed, len(ver.rounds), [AddedPath(p, w) for p, w in ver.added],
+            [ProbeRun(r.number, b.backend, b.passed, b.failure, b.ready_time) for r in ver.rounds for b in r.results],
+            ver.mismatches),
+        seconds=round(seconds, 2),
+    )
+
+
+__all__ = ["MinifyResult", "RemovedFiles", "minify_result", "removed_files", "SCHEMA", "REMOVED_SCHEMA"]

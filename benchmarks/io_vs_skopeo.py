@@ -82,7 +82,7 @@ class FreshRegistry:
 
 
 def size_of(ref: str) -> int:
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     with open_image(ref) as img:
         return sum(l.size for l in img.layers)

@@ -274,7 +274,7 @@ def main() -> None:
             rep = json.loads(p.stdout)
             with open(archive, "rb"):
                 pass
-            from imgopt.image.sources import open_image
+            from imgopt.image.transports import open_image
 
             with open_image(str(archive)) as img:
                 config = img.config.raw

@@ -6,8 +6,7 @@ import shutil
 
 import pytest
 
-from imgopt.image.sinks import SinkOptions, write_image
-from imgopt.image.sources import open_image
+from imgopt.image.transports import SinkOptions, open_image, write_image
 
 APP = "pynumeric"  # 595 MB docker-save archive
 

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from imgopt.image.sources import open_image  # noqa: E402
+from imgopt.image.transports import open_image  # noqa: E402
 from imgopt.image.unpack import unpack  # noqa: E402
 from imgopt.trace import TraceOptions, parse_probes, trace_image, trace_rootfs  # noqa: E402
 from imgopt.trace.keep import traced_paths  # noqa: E402

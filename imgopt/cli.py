@@ -79,7 +79,7 @@ def inspect(image: str, fmt: str, deep: bool, platform: str | None, insecure: bo
     """Show an image's manifest, config and layers (with the instruction that made each)."""
     from imgopt.formats import emit, render
     from imgopt.image.inspect import inspect_image
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
     from imgopt.progress import Progress
 
     prog = Progress("reading", enabled=False if quiet else None)
@@ -109,8 +109,7 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
     Unchanged layers keep their digests.  Output is written atomically.
     """
     from imgopt.image.codecs import Compression
-    from imgopt.image.sinks import SinkOptions, write_image
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import SinkOptions, open_image, write_image
     from imgopt.progress import Progress, human
 
     if level is not None and compress in ("gzip", "zstd"):

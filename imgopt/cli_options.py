@@ -66,7 +66,7 @@ def format_option(kind: str, default: str = "text"):
 def source_options(platform: str | None, insecure: bool, progress=None):
     """The :class:`~imgopt.image.transports.SourceOptions` for ``--platform`` / ``--insecure``."""
     from imgopt.image.model import Platform
-    from imgopt.image.sources import SourceOptions
+    from imgopt.image.transports import SourceOptions
 
     return SourceOptions(platform=Platform.parse(platform) if platform else None, insecure=insecure,
                          progress=progress)

@@ -344,7 +344,7 @@ def prepare_image(name: str, variant: str) -> list[C.SynthLayer]:
     (debloat: the older stand-in that only drops docs, man pages, locales and apt lists)."""
     from zlib_ng import gzip_ng
 
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     layers = []
     ref = slim_archive(name) if variant == "slim" else str(app_archive(name))
@@ -558,7 +558,7 @@ def link_profile(mbit: float | None, rtt_ms: float, dirpath: Path) -> str:
 
 
 def predict(addr: str, repo_tag: str, host: str, link: str, ready: float) -> dict:
-    from imgopt.image.sources import SourceOptions
+    from imgopt.image.transports import SourceOptions
     from imgopt.simulate import api as A
 
     req = A.Request(images=[f"docker://{addr}/{repo_tag}"], registries=[P.load("registry", link)],

@@ -179,9 +179,9 @@ def docker_load(archive) -> str:
     layers are re-encoded as gzip -- same diffIDs, same filesystem.  imgopt's
     own docker-daemon sink does the same on such engines.
     """
-    from imgopt.image.sinks import SinkOptions, write_image
-    from imgopt.image.sinks.daemon import engine_reads_zstd
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import SinkOptions, write_image
+    from imgopt.image.docker_engine import engine_reads_zstd
+    from imgopt.image.transports import open_image
 
     path = Path(str(archive).split("docker-archive:")[-1])
     with open_image(f"docker-archive:{path}") as img:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, SAMPLE_TAR, SAMPLE_ZSTD, run_imgopt
 from imgopt.analyze import AnalyzeOptions, analyze
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from layoututil import docker_archive, make_tar
 
 SCHEMA = json.loads((ROOT / "docs/schema/analysis.schema.json").read_text())

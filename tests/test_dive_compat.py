@@ -15,7 +15,7 @@ import pytest
 from conftest import APP_NAMES, SAMPLE_TAR, dive_json, run_imgopt
 from imgopt.analyze.dive_compat import dive_compat, go_float
 from imgopt.analyze.scan import scan_image
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 
 
 def _ours(ref: str):

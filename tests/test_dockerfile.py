@@ -24,7 +24,7 @@ from imgopt.analyze.dockerfile import (
 )
 from imgopt.errors import BadInput
 from imgopt.image.model import HistoryEntry
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 
 CORPUS_DIR = Path("/work/shared/dockerfiles")
 CORPUS = CORPUS_DIR / "corpus"

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SAMPLE_TAR, docker_run, run_imgopt
 from imgopt.image.filetree import from_image
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from imgopt.image.tarstream import Kind
 from layoututil import docker_archive, make_tar
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import run_imgopt
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import APP_NAMES, SAMPLE_TAR, build_apps, docker_load, probe_in_docker, run_imgopt
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 
 SLIM_APPS = APP_NAMES  # pyweb nodeweb nginx ffmpegjob pynumeric javaweb pytorch
 

@@ -18,8 +18,7 @@ import pytest
 from conftest import SAMPLE_TAR, docker_load, docker_run
 from imgopt.analyze.scan import scan_image
 from imgopt.image.filetree import from_image
-from imgopt.image.sinks import SinkOptions, write_image
-from imgopt.image.sources import open_image
+from imgopt.image.transports import SinkOptions, open_image, write_image
 from imgopt.minify import MinifyOptions, new_workdir, plan_and_build
 from imgopt.minify.writer import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_DIGEST_ANNOTATION, TOC_NAME
 from imgopt.trace.profile import AccessProfile, FileAccess

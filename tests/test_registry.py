@@ -32,10 +32,9 @@ import registry_harness as h  # noqa: E402
 
 from imgopt.image import mediatypes as mt  # noqa: E402
 from imgopt.image.model import Platform, canonical_json  # noqa: E402
-from imgopt.image.registry_client import (  # noqa: E402
-    api_host, config_key, is_loopback, lookup_credentials, parse_challenge,
-)
-from imgopt.image.sources import SourceOptions, open_image  # noqa: E402
+from imgopt.image.auth import config_key, lookup_credentials  # noqa: E402
+from imgopt.image.registry_client import api_host, is_loopback, parse_challenge  # noqa: E402
+from imgopt.image.transports import SourceOptions, open_image  # noqa: E402
 
 MAIN = "127.0.0.1:5000"
 SAMPLE_TAR = ROOT / "fixtures" / "sample.tar"
@@ -579,7 +578,7 @@ def test_schema1_manifest_is_rejected_clearly(throwaway):
 
 
 def test_progress_counts_bytes_both_ways(throwaway):
-    from imgopt.image.sinks import SinkOptions, write_image
+    from imgopt.image.transports import SinkOptions, write_image
 
     ref = f"docker://{throwaway.host}/{unique('progress')}:v1"
     pushed_bytes, pulled_bytes = [], []
@@ -641,3 +640,42 @@ def test_credential_lookup_rules(tmp_path, monkeypatch):
     assert none.creds is None and "no credentials for empty.example" in none.note
     monkeypatch.setenv("IMGOPT_AUTH_FILE", str(tmp_path / "missing.json"))
     assert lookup_credentials("docker.io").creds is None
+
+
+# ------------------------------------------------- keychains in the options
+
+
+def test_keychain_in_the_options_is_what_authenticates(basic_registry, tmp_path, monkeypatch):
+    from imgopt.errors import RegistryError
+    from imgopt.image.auth import ANONYMOUS, Chain, Credentials, Static
+    from imgopt.image.transports import SinkOptions, write_image
+
+    wrong = h.write_docker_config(tmp_path / "wrong", {"auths": {basic_registry.host: h.basic_auth_entry("bob", "x")}})
+    monkeypatch.setenv("IMGOPT_AUTH_FILE", str(wrong))
+    ref = f"docker://{basic_registry.host}/{unique('keychain')}:v1"
+    bob = Static(Credentials("bob", "hunter2"), hosts=[basic_registry.host])
+    with open_image(str(SAMPLE_ZSTD)) as img:
+        assert write_image(img, ref, SinkOptions(keychain=bob)).manifest_digest == DIGESTS["oci-zstd"]
+    # a chain falls through a keychain with nothing for this host to the one that has
+    other = Static(Credentials("eve", "nope"), hosts=["other.example:5000"])
+    assert layer_digests(ref, keychain=Chain(other, bob)) == layer_digests(str(SAMPLE_ZSTD))
+    with pytest.raises(RegistryError, match="unauthorized"):
+        layer_digests(ref)  # the default keychain: the config's wrong password
+    with pytest.raises(RegistryError, match="unauthorized.*anonymous"):
+        layer_digests(ref, keychain=ANONYMOUS)
+
+
+def test_registry_token_is_sent_as_it_is(token_registry, tmp_path):
+    from imgopt.image.auth import Credentials, Static
+    from imgopt.image.transports import SinkOptions, write_image
+
+    ts, reg = token_registry
+    repo = unique("regtoken")
+    token = ts.sign({"iss": ts.issuer, "sub": "alice", "aud": ts.service,
+                     "access": [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]})
+    start = len(ts.log)
+    with open_image(str(SAMPLE_ZSTD)) as img:
+        write_image(img, f"docker://{reg.host}/{repo}:v1", SinkOptions(keychain=Static(Credentials(registry_token=token))))
+    assert ts.log[start:] == []  # no round trip to the token server
+    info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{reg.host}/{repo}:v1"))
+    assert info["Digest"] == DIGESTS["oci-zstd"]

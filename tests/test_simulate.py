@@ -265,7 +265,7 @@ def test_cli_profile_digest_mismatch_warns_or_fails(env, tmp_path):
 
 
 def test_cli_lazy_with_matching_profile(env, tmp_path):
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     with open_image(str(SAMPLE_TAR)) as img:
         dig, cfg = img.digest, img.config_digest
@@ -346,3 +346,31 @@ def test_calibrate_bad_docker_host(env, tmp_path):
     one_line_error(run_imgopt("calibrate", "--docker-host", "unix:///nonexistent.sock", "-o", tmp_path / "h.yaml",
                               "-q", "--payload-mb", "4", env=env), "daemon not reachable")
     assert not (tmp_path / "h.yaml").exists()
+
+
+def test_calibration_images_go_through_the_registry_sink(docker_client, tmp_path):
+    """calibrate pushes its synthetic images with imgopt's own registry client; the engine pulls them."""
+    import subprocess
+    import uuid
+
+    from imgopt.image.transports import open_image
+    from imgopt.simulate import calibrate as C
+
+    layers = [C._layer([("a/x", b"x" * 5000), ("salt", uuid.uuid4().bytes)], "gzip"),
+              C._layer([("b/y", b"y" * 100)], "none")]
+    layers[0] = layers[0].salted("structure-test")
+    with C.TempRegistry() as reg:
+        tag = f"t{uuid.uuid4().hex[:8]}"
+        digest = C.push(reg.addr, C.REPO, tag, layers)
+        ref = f"{reg.addr}/{C.REPO}:{tag}"
+        with open_image(f"docker://{ref}") as img:  # an independent read back: same blobs, same diffIDs
+            assert img.digest == digest
+            assert [l.digest for l in img.layers] == [l.digest for l in layers]
+            assert img.config.diff_ids == [l.diffid() for l in layers]
+        pt = C.timed_pull(docker_client.api, ref, [l.digest for l in layers])
+        try:
+            assert pt.error is None and all(l["done"] is not None for l in pt.layers)
+            out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
+            assert out.returncode == 0 and out.stdout.strip() == C.synthetic_image(ref, layers).config_digest
+        finally:
+            C.remove_image(docker_client.api, ref)

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from imgopt.trace import TraceOptions, parse_probes, trace_image
 from imgopt.trace.keep import traced_paths
 from test_trace_helpers import build_apps, slim_passes

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from conftest import SAMPLE_TAR, run_imgopt
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from imgopt.trace import ExecProbe, ExitProbe, HttpProbe, TraceOptions, parse_probes, trace_image
 from test_trace_helpers import CASES_PROBES
 

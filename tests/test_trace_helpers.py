@@ -208,7 +208,7 @@ def mounts_mentioning(marker: str) -> list[str]:
 def test_cases_image_has_the_cases(cases_archive):
     """The test image itself: symlinks and files where the tests expect them."""
     from imgopt.image.filetree import from_image
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     with open_image(str(cases_archive)) as img:
         tree = from_image(img)

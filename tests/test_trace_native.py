@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import SAMPLE_TAR, run_imgopt
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from imgopt.trace import (ExecProbe, ExitProbe, HttpProbe, TimeoutProbe, TraceOptions, load_probes, parse_probes,
                           trace_image)
 from imgopt.trace.profile import AccessProfile

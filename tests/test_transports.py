@@ -17,7 +17,7 @@ import pytest
 
 from conftest import SAMPLE_TAR, SAMPLE_ZSTD, docker_load, docker_run, run_imgopt
 from imgopt.image.filetree import from_image
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 
 SAMPLE_TAG = "imgopt-test/sample:latest"
 
@@ -212,7 +212,7 @@ def test_platform_selection_from_index(tmp_path):
     with open_image(f"oci:{lay}:multi") as img:  # default: the host (amd64)
         assert img.config.architecture == "amd64"
     from imgopt.image.model import Platform
-    from imgopt.image.sources import SourceOptions
+    from imgopt.image.transports import SourceOptions
 
     with open_image(f"oci:{lay}:multi", SourceOptions(platform=Platform.parse("linux/arm64"))) as img:
         assert img.config.architecture == "arm64"

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import SAMPLE_TAR
 from imgopt.errors import BadInput
-from imgopt.image.sources import open_image
+from imgopt.image.transports import open_image
 from imgopt.image.unpack import unpack
 from layoututil import make_tar
 from test_filetree_docker import RUNTIME, _layers

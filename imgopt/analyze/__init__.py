@@ -2,7 +2,7 @@
 
 Library entry point::
 
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
     from imgopt.analyze import analyze
 
     with open_image("docker-archive:app.tar") as img:

@@ -35,7 +35,7 @@ def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, to
     from imgopt.analyze import AnalyzeOptions
     from imgopt.analyze import analyze as run
     from imgopt.formats import emit, render
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
     from imgopt.progress import Progress
 
     prog = Progress("analyzing", enabled=False if quiet else None)

@@ -1,26 +1,20 @@
-"""Image references in skopeo's transport syntax, plus plain-path detection.
+"""Image references: the parsed value (:class:`ImageRef`) and the pieces of their syntax.
 
-=====================================  =========================================
-``docker-archive:FILE[:REF|:@N]``      a ``docker save`` tar (classic or 25+)
-``oci:DIR[:TAG]``                      an OCI image layout directory
-``oci-archive:FILE[:TAG]``             a tar of an OCI image layout
-``docker-daemon:NAME[:TAG|@DIGEST]``   an image in the local Docker engine
-``docker://HOST/REPO[:TAG|@DIGEST]``   a registry (OCI Distribution API v2)
-``PATH``                               detected: layout dir, docker or OCI tar
-=====================================  =========================================
+Which transports exist and how each parses what follows its prefix is
+:mod:`imgopt.image.transports` (``parse`` there); this module holds what
+they share: repository names (``repo[:tag][@digest]``), ``PATH[:REF]``
+splitting, and :func:`detect`, which tells what kind of image store a plain
+path is.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tarfile
 from dataclasses import dataclass
 
 from imgopt.errors import BadInput, NotFound
-
-TRANSPORTS = ("docker-archive", "oci", "oci-archive", "docker-daemon", "docker")
 
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -40,24 +34,10 @@ class ImageRef:
     tag: str = ""
     digest: str = ""
     index: int | None = None  # docker-archive:@N
-    text: str = ""  # as the user wrote it
+    text: str = ""  # as the user wrote it (what messages name)
 
     def __str__(self) -> str:
-        return self.text or self.canonical
-
-    @property
-    def canonical(self) -> str:
-        if self.transport == "docker":
-            return f"docker://{self.host}/{self.name}" + (f"@{self.digest}" if self.digest else f":{self.tag}")
-        if self.transport == "docker-daemon":
-            return f"docker-daemon:{self.name}" + (f"@{self.digest}" if self.digest else f":{self.tag}")
-        suffix = f":@{self.index}" if self.index is not None else (f":{self.name}" if self.name else "")
-        return f"{self.transport}:{self.path}{suffix}"
-
-    @property
-    def is_local_registry(self) -> bool:
-        h = self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host.split("]")[0] + "]"
-        return h in ("localhost", "127.0.0.1", "[::1]") or h.startswith("127.")
+        return self.text
 
 
 def split_name(ref: str, subject: str) -> tuple[str, str, str]:
@@ -82,7 +62,7 @@ def split_name(ref: str, subject: str) -> tuple[str, str, str]:
     return ref, tag, digest
 
 
-def _split_path(rest: str) -> tuple[str, str]:
+def split_path(rest: str) -> tuple[str, str]:
     """``PATH[:REF]``: the path wins if it exists as written."""
     if os.path.exists(rest) or ":" not in rest:
         return rest, ""
@@ -93,41 +73,7 @@ def _split_path(rest: str) -> tuple[str, str]:
     return rest[: positions[0]], rest[positions[0] + 1:]
 
 
-def parse(text: str, *, for_writing: bool = False) -> ImageRef:
-    """Parse a reference; plain paths are detected by content when reading."""
-    if not text:
-        raise BadInput("image", "empty image reference")
-    if text.startswith("docker://"):
-        rest = text[len("docker://"):]
-        if "/" not in rest.split("@")[0]:
-            rest = f"{DEFAULT_REGISTRY}/library/{rest}"
-        first, _, remainder = rest.partition("/")
-        if "." in first or ":" in first or first == "localhost":
-            host, repo_ref = first, remainder
-        else:
-            host, repo_ref = DEFAULT_REGISTRY, rest
-        name, tag, digest = split_name(repo_ref, text)
-        if host == DEFAULT_REGISTRY and "/" not in name:
-            name = f"library/{name}"
-        return ImageRef("docker", host=host, name=name, tag=tag, digest=digest, text=text)
-    transport, sep, rest = text.partition(":")
-    if sep and transport in TRANSPORTS and transport != "docker":
-        if not rest:
-            raise BadInput(text, f"{transport}: needs a {'name' if transport == 'docker-daemon' else 'path'}")
-        if transport == "docker-daemon":
-            name, tag, digest = split_name(rest, text)
-            return ImageRef(transport, name=name, tag=tag, digest=digest, text=text)
-        path, ref = _split_path(rest)
-        index = None
-        if ref.startswith("@"):
-            if transport != "docker-archive" or not ref[1:].isdigit():
-                raise BadInput(text, f"invalid image selector {ref!r}")
-            index, ref = int(ref[1:]), ""
-        return ImageRef(transport, path=path, name=ref, index=index, text=text)
-    return _detect(text, for_writing)
-
-
-def _detect(path: str, for_writing: bool) -> ImageRef:
+def detect(path: str, for_writing: bool = False) -> ImageRef:
     """A plain path: what kind of image store is it?"""
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "oci-layout")) or for_writing:
@@ -158,10 +104,3 @@ def _detect(path: str, for_writing: bool) -> ImageRef:
         raise NotFound(path, "no such file or directory (for an image in Docker, write docker-daemon:"
                              f"{path}; for a registry, docker://HOST/{path})")
     raise NotFound(path, "no such file or directory")
-
-
-def load_json(data: bytes, subject: str) -> object:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(subject, f"not valid JSON: {e}") from None

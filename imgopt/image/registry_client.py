@@ -7,8 +7,8 @@ What it does, and no more:
   certificate verification);
 * authenticates the way Docker does: anonymous, HTTP Basic, or Bearer tokens
   from the realm named by ``WWW-Authenticate`` (cached per scope), with
-  credentials from ``~/.docker/config.json`` (``$DOCKER_CONFIG``, or the file
-  named by ``$IMGOPT_AUTH_FILE``): ``auths``, ``credHelpers``, ``credsStore``;
+  credentials from the :class:`~imgopt.image.auth.Keychain` it is given
+  (default: the Docker CLI's config.json, credential helpers and stores);
 * streams blobs both ways (never a whole layer in memory), following blob
   redirects without sending the registry's credentials to another host;
 * retries idempotent requests on 502/503/504 and dropped connections;
@@ -18,15 +18,12 @@ What it does, and no more:
 
 from __future__ import annotations
 
-import base64
 import io
 import ipaddress
 import json
-import os
 import re
 import socket
 import ssl
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -38,13 +35,11 @@ from requests.adapters import HTTPAdapter
 
 from imgopt import __version__
 from imgopt.errors import BadInput, ImgoptError, NotFound, RegistryError
+from imgopt.image.auth import HUB_ALIASES, CredentialLookup, Keychain, default_keychain
 from imgopt.image import mediatypes as mt
 from imgopt.image.digest import VerifyingReader
 
-DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
-_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 MANIFEST_ACCEPT = ", ".join([
     mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST,
@@ -68,12 +63,7 @@ Progress = Callable[[int, int], None]
 
 def api_host(host: str) -> str:
     """The host that serves the API: Docker Hub's is not ``docker.io``."""
-    return DOCKER_HUB_API if host in _HUB_ALIASES else host
-
-
-def config_key(host: str) -> str:
-    """The key Docker uses for ``host`` in config.json and credential helpers."""
-    return DOCKER_HUB_CONFIG_KEY if host in _HUB_ALIASES else host
+    return DOCKER_HUB_API if host in HUB_ALIASES else host
 
 
 def is_loopback(host: str) -> bool:
@@ -89,134 +79,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-# ------------------------------------------------------------ credentials
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str = ""
-    password: str = ""
-    identity_token: str = ""  # an OAuth2 refresh token (``docker login`` to some registries)
-    source: str = ""  # where they came from, for messages
-
-    def basic_header(self) -> str:
-        pair = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
-
-
-@dataclass(frozen=True)
-class CredentialLookup:
-    """The credentials found for a host (or None) and a note for error messages."""
-
-    creds: Credentials | None
-    note: str
-
-
-def auth_file() -> str:
-    """``$IMGOPT_AUTH_FILE``, else ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
-    explicit = os.environ.get("IMGOPT_AUTH_FILE")
-    if explicit:
-        return explicit
-    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return os.path.join(folder, "config.json")
-
-
-def _normalize_key(key: str) -> str:
-    """``https://host:5000/v1/`` -> ``host:5000`` (how Docker matches auths keys)."""
-    k = key.strip()
-    for prefix in ("https://", "http://"):
-        if k.startswith(prefix):
-            k = k[len(prefix):]
-    return k.split("/", 1)[0]
-
-
-def _auth_entry(auths: dict, host: str) -> dict | None:
-    """The ``auths`` entry for ``host``, matched the way Docker matches keys."""
-    if not isinstance(auths, dict):
-        return None
-    wanted = _HUB_ALIASES if host in _HUB_ALIASES else {host}
-    for exact in (config_key(host), host):
-        if isinstance(auths.get(exact), dict):
-            return auths[exact]
-    for key, entry in auths.items():
-        if _normalize_key(key) in wanted and isinstance(entry, dict):
-            return entry
-    return None
-
-
-def _from_entry(entry: dict, source: str) -> Credentials | None:
-    """Credentials from an ``auths`` entry: ``auth`` (base64 user:pass) or username/password."""
-    token = entry.get("identitytoken") or ""
-    if entry.get("auth"):
-        try:
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise BadInput(source, "an auths entry has an 'auth' value that is not base64 user:password") from None
-        return Credentials(user, password, token, source)
-    if entry.get("username") or token:
-        return Credentials(entry.get("username") or "", entry.get("password") or "", token, source)
-    return None
-
-
-def _from_helper(name: str, server: str) -> CredentialLookup:
-    """Ask ``docker-credential-NAME get`` for ``server``'s credentials."""
-    exe = f"docker-credential-{name}"
-    try:
-        p = subprocess.run([exe, "get"], input=server.encode(), capture_output=True, timeout=60)
-    except FileNotFoundError:
-        return CredentialLookup(None, f"credential helper {exe} is not installed")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return CredentialLookup(None, f"credential helper {exe} failed: {e}")
-    out = (p.stdout or p.stderr).decode(errors="replace").strip()
-    if p.returncode != 0:
-        if "credentials not found" in out.lower():
-            return CredentialLookup(None, f"{exe} has no credentials for {server}")
-        return CredentialLookup(None, f"credential helper {exe} failed: {out.splitlines()[0][:160] if out else p.returncode}")
-    try:
-        doc = json.loads(p.stdout)
-        user, secret = str(doc.get("Username") or ""), str(doc.get("Secret") or "")
-    except (ValueError, AttributeError):
-        return CredentialLookup(None, f"credential helper {exe} printed no JSON credentials")
-    if user == "<token>":
-        return CredentialLookup(Credentials(identity_token=secret, source=exe), f"identity token from {exe}")
-    return CredentialLookup(Credentials(user, secret, "", exe), f"user {user!r} from {exe}")
-
-
-def lookup_credentials(host: str) -> CredentialLookup:
-    """Credentials for ``host`` the way the Docker CLI finds them.
-
-    ``credHelpers[host]`` first, then ``credsStore``, then the ``auths``
-    entry (also used when the store has nothing for the host).
-    """
-    path = auth_file()
-    try:
-        with open(path, "rb") as f:
-            cfg = json.load(f)
-    except FileNotFoundError:
-        return CredentialLookup(None, f"no credentials for {host}: {path} does not exist")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise BadInput(path, f"cannot read registry credentials: {e}") from None
-    if not isinstance(cfg, dict):
-        raise BadInput(path, "is not a Docker config (not a JSON object)")
-    key = config_key(host)
-    helpers = cfg.get("credHelpers") or {}
-    helper = (helpers.get(key) or helpers.get(host)) if isinstance(helpers, dict) else None
-    if helper:
-        return _from_helper(str(helper), key)
-    store_note = ""
-    if cfg.get("credsStore"):
-        found = _from_helper(str(cfg["credsStore"]), key)
-        if found.creds:
-            return found
-        store_note = f"; {found.note}"
-    entry = _auth_entry(cfg.get("auths") or {}, host)
-    creds = _from_entry(entry, path) if entry else None
-    if creds:
-        who = f"user {creds.username!r}" if creds.username else "identity token"
-        return CredentialLookup(creds, f"{who} from {path}")
-    return CredentialLookup(None, f"no credentials for {host} in {path}{store_note}")
 
 
 # ------------------------------------------------------------- challenges
@@ -432,7 +294,8 @@ class RegistryClient:
     """
 
     def __init__(self, host: str, repo: str, *, insecure: bool = False, subject: str | None = None,
-                 push: bool = False, timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)):
+                 push: bool = False, timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+                 keychain: Keychain | None = None):
         self.host = host  # as the user wrote it: the config.json key
         self.api_host = api_host(host)
         self.repo = repo
@@ -443,6 +306,7 @@ class RegistryClient:
         self._session = _new_session()
         self._base: str | None = None
         self._challenge: Challenge | None = None
+        self.keychain = keychain or default_keychain()
         self._lookup: CredentialLookup | None = None
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         if insecure:
@@ -555,7 +419,7 @@ class RegistryClient:
 
     def _credentials(self) -> CredentialLookup:
         if self._lookup is None:
-            self._lookup = lookup_credentials(self.host)
+            self._lookup = self.keychain.resolve(self.host)
         return self._lookup
 
     def _authorization(self, scopes: tuple[str, ...]) -> str | None:
@@ -566,6 +430,9 @@ class RegistryClient:
         if ch.scheme == "basic":
             creds = self._credentials().creds
             return creds.basic_header() if creds and creds.username else None
+        creds = self._credentials().creds
+        if creds and creds.registry_token:
+            return "Bearer " + creds.registry_token
         return "Bearer " + self._token(ch, scopes)
 
     def _reauthorize(self, resp: requests.Response, scopes: tuple[str, ...], sent: str | None) -> str | None:
@@ -744,7 +611,4 @@ class RegistryClient:
         return resp.headers.get("Docker-Content-Digest", "")
 
 
-__all__ = [
-    "RegistryClient", "Credentials", "CredentialLookup", "Challenge", "BlobStream",
-    "lookup_credentials", "parse_challenge", "auth_file", "api_host", "config_key", "is_loopback",
-]
+__all__ = ["RegistryClient", "Challenge", "BlobStream", "parse_challenge", "api_host", "is_loopback"]

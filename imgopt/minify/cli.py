@@ -87,8 +87,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
     from imgopt.analyze.scan import scan_image
     from imgopt.errors import BadInput
     from imgopt.formats import emit, render
-    from imgopt.image.sinks import SinkOptions, write_image
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import SinkOptions, open_image, parse, write_image
     from imgopt.minify import MinifyOptions, new_workdir
     from imgopt.minify.result import minify_result, removed_files
     from imgopt.minify.verify import VerificationFailed, VerifyOptions, minify_verified
@@ -116,8 +115,8 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
                 and profile.config_digest != img.config_digest:
             raise BadInput(image, f"the access profile was recorded for another image ({profile.image_digest})")
         scan = scan_image(img)
-        work = new_workdir(dest if ":" not in dest or dest.startswith(("oci:", "docker-archive:", "oci-archive:"))
-                           else None)
+        dest_ref = parse(dest, for_writing=True)
+        work = new_workdir(dest_ref.path or None)  # beside a local destination (same filesystem)
         try:
             if chosen:
                 slim_img, ver = minify_verified(scan, profile, opts, VerifyOptions(chosen, max_rounds, timeout, probes),
@@ -136,7 +135,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
             out_image = slim_img.image
             if ver is not None and not ver.passed:
                 out_image = _mark_unverified(out_image)
-            written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=insecure))
+            written = write_image(out_image, dest_ref, SinkOptions(compress="keep", insecure=insecure))
             if removed_file:
                 emit(render("removed", "json", removed_files(img.name, slim_img)), removed_file)
             report = minify_result(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)

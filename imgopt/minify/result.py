@@ -9,7 +9,7 @@ All sizes are bytes.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 SCHEMA = "imgopt.minify/v1"

@@ -60,7 +60,7 @@ def check_profile_image(prof, image, strict: bool, warn) -> None:
 
 
 def run(req: Request, warn=lambda m: print(m, file=sys.stderr)) -> SimulationResult:
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     startup, prof = load_startup(req.profile_path, req.ready_time)
     lazy = any(c.unpack == "lazy" for c in req.clients)

@@ -29,7 +29,6 @@ import datetime
 import gzip as _gzip
 import hashlib
 import io
-import json
 import os
 import platform
 import shutil
@@ -42,13 +41,16 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import yaml
 
 from imgopt.errors import BadInput, DaemonError, ImgoptError, NotFound
 from imgopt.proc import stop_process
 from imgopt.simulate import profiles as P
+
+if TYPE_CHECKING:
+    from imgopt.image.model import Image
 
 REPO = "imgopt-sim/calib"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -292,18 +294,21 @@ class TempRegistry:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "TempRegistry":
-        import requests
+        from imgopt.image.registry_client import RegistryClient
 
         self.proc = subprocess.Popen([self.exe, "serve", f"{self.dir}/config.yml"], stdout=subprocess.DEVNULL,
                                      stderr=open(f"{self.dir}/log", "w"))
         for _ in range(100):
+            client = RegistryClient(self.addr, REPO, timeout=(1.0, 1.0))
             try:
-                requests.get(f"http://{self.addr}/v2/", timeout=1).raise_for_status()
+                client.base_url  # GET /v2/ answered
                 return self
-            except Exception:  # noqa: BLE001
+            except ImgoptError:
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.1)
+            finally:
+                client.close()
         self.__exit__()
         raise ImgoptError("--registry auto", "temporary docker-registry did not start")
 
@@ -312,43 +317,29 @@ class TempRegistry:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def push(addr: str, repo: str, tag: str, layers: list[SynthLayer]) -> str:
-    """Push an OCI image (plain HTTP, monolithic uploads); returns the manifest digest."""
-    import requests
+def synthetic_image(name: str, layers: list[SynthLayer]) -> Image:
+    """An OCI image of ``layers`` (bytes in memory) that runs ``/true``."""
+    from imgopt.image import mediatypes as mt
+    from imgopt.image.model import Descriptor, Manifest, Platform, build_image, canonical_json, descriptor_for
 
-    base = f"http://{addr}/v2/{repo}"
-    s = requests.Session()
-    config = {"architecture": P_arch(), "os": "linux",
+    config = {"architecture": Platform.host().architecture, "os": "linux",
               "config": {"Cmd": ["/true"]},
               "rootfs": {"type": "layers", "diff_ids": [l.diffid() for l in layers]},
               "history": [{"created_by": "imgopt calibrate"} for _ in layers]}
-    cfg = json.dumps(config, separators=(",", ":")).encode()
-    for data in [cfg] + [l.blob for l in layers]:
-        d = _sha(data)
-        if s.head(f"{base}/blobs/{d}", timeout=30).status_code == 200:
-            continue
-        r = s.post(f"{base}/blobs/uploads/", timeout=30)
-        r.raise_for_status()
-        loc = r.headers["Location"]
-        if loc.startswith("/"):
-            loc = f"http://{addr}{loc}"
-        r = s.put(loc, params={"digest": d}, data=data, headers={"Content-Type": "application/octet-stream"},
-                  timeout=300)
-        r.raise_for_status()
-    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(cfg), "size": len(cfg)},
-           "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": len(l.blob)} for l in layers]}
-    body = json.dumps(man, separators=(",", ":")).encode()
-    r = s.put(f"{base}/manifests/{tag}", data=body,
-              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
-    r.raise_for_status()
-    return _sha(body)
+    cfg = canonical_json(config)
+    man = Manifest(mt.OCI_MANIFEST, descriptor_for(cfg, mt.OCI_CONFIG),
+                   [Descriptor(l.media_type, l.digest, len(l.blob)) for l in layers])
+    blobs = {l.digest: l.blob for l in layers}
+    return build_image(name, canonical_json(man.to_json()), cfg, lambda d: io.BytesIO(blobs[d.digest]))
 
 
-def P_arch() -> str:
-    from imgopt.image.model import Platform
+def push(addr: str, repo: str, tag: str, layers: list[SynthLayer]) -> str:
+    """Push an OCI image of ``layers`` to the loopback registry ``addr``; returns the manifest digest."""
+    from imgopt.image.transports import SinkOptions, write_image
 
-    return Platform.host().architecture
+    ref = f"docker://{addr}/{repo}:{tag}"
+    with synthetic_image(ref, layers) as img:
+        return write_image(img, ref, SinkOptions(compress="keep")).manifest_digest
 
 
 # ------------------------------------------------------------------- pulls
@@ -534,15 +525,13 @@ def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) 
 
 
 def _docker_client(host: str | None):
-    import docker
+    from imgopt.image.docker_engine import docker_client
 
     try:
-        c = docker.DockerClient(base_url=host, timeout=600) if host else docker.from_env(timeout=600)
-        c.ping()
-        return c
-    except Exception as e:  # noqa: BLE001
-        raise DaemonError(host or "docker", f"daemon not reachable ({str(e).splitlines()[0][:120]}); "
-                                            "use --docker-host or --no-docker") from None
+        return docker_client(host or "docker", host=host)
+    except DaemonError as e:
+        raise DaemonError(host or "docker", f"daemon not reachable ({e.problem}); use --docker-host or --no-docker") \
+            from None
 
 
 def _docker_calibration(opts: CalibrateOptions, imgs, codecs, log) -> tuple[dict, dict]:

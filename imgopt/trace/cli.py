@@ -58,7 +58,7 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     2 bad input.
     """
     from imgopt.formats import emit, render
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
     from imgopt.trace.probes import load_probes
     from imgopt.trace.run import TraceOptions, trace_image
     from imgopt.trace.runspec import Overrides

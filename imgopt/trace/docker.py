@@ -42,7 +42,7 @@ CLONE_NEWNET = 0x40000000
 def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: TraceOptions, scratch: str, *,
                  image_name: str, image_digest: str, config_digest: str) -> TraceResult:
     """Run ``image`` in the engine under strace; ``rootfs`` (unpacked) answers the lookups."""
-    from imgopt.image.sources.daemon import docker_client
+    from imgopt.image.docker_engine import docker_client
 
     if opts.network == "none" and os.geteuid() != 0:
         raise BadInput("--network none", "the docker backend reaches the container's loopback only as root; "
@@ -76,12 +76,11 @@ def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
         return image.config_digest, False
     except ImageNotFound:
         pass
-    from imgopt.image.reference import parse
-    from imgopt.image.sinks.daemon import write_daemon
+    from imgopt.image.transports import SinkOptions, write_image
 
     base = re.sub(r"[^a-z0-9._-]+", "-", os.path.basename(image.name or "image").lower()).strip("-._") or "image"
     tag = f"imgopt-trace/{base[:60]}:{image.config_digest.split(':')[-1][:12]}"
-    write_daemon(image, parse(f"docker-daemon:{tag}"))
+    write_image(image, f"docker-daemon:{tag}", SinkOptions(compress="keep"))
     return tag, True
 
 

@@ -73,7 +73,7 @@ def run_trace(image: "str | Image", probes: list[Probe] | None = None,
     """Trace ``image`` (a reference like ``docker-archive:app.tar`` or an open Image)."""
     if isinstance(image, Image):
         return trace_image(image, probes, options).profile
-    from imgopt.image.sources import open_image
+    from imgopt.image.transports import open_image
 
     with open_image(image) as img:
         return trace_image(img, probes, options).profile
@@ -364,25 +364,16 @@ def resolve_backend(opts: TraceOptions) -> TraceOptions:
     """``auto``: docker when an engine answers (and its loopback is reachable: root or --network host)."""
     from dataclasses import replace
 
+    from imgopt.image.docker_engine import engine_answers
+
     if opts.backend != "auto":
         return opts
     choice = "native"
-    if opts.tracer != "fanotify" and (os.geteuid() == 0 or opts.network == "host") and _engine_answers():
+    if opts.tracer != "fanotify" and (os.geteuid() == 0 or opts.network == "host") and engine_answers():
         choice = "docker"
     if opts.volumes and choice != "docker":
         raise BadInput("-v", "volumes need the docker backend, and no Docker engine answers")
     return replace(opts, backend=choice)
-
-
-def _engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: no engine
-        return False
-
 
 
 def _mkscratch(opts: TraceOptions) -> str:

@@ -1,138 +1,74 @@
-"""Sources backed by files: ``docker save`` archives and OCI image layouts.
+"""``docker-archive:FILE[:REF|:@N]``: a ``docker save`` tar (classic, or Docker 25+ which is also an OCI layout).
 
-Both read through :class:`imgopt.image.fs.FS`, so an OCI layout is read the
-same way from a directory (``oci:``), from a tar (``oci-archive:``) and from
-the OCI half of a Docker 25+ ``docker save`` archive.
+Read in place through :class:`~imgopt.image.fs.TarFS` (never extracted).
+Written in the Docker 25+ layout: ``manifest.json`` points at OCI blobs, so
+layers keep their bytes and digests and ``docker load`` (any version) reads it.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 from typing import BinaryIO
 
+from imgopt.atomic import atomic_file
 from imgopt.errors import BadInput, NotFound
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import Compression
-from imgopt.image.digest import HashingWriter, parse_digest, sha256_bytes
-from imgopt.image.fs import FS, peek_codec
-from imgopt.image.model import (
-    Descriptor, Image, ImageConfig, Index, Manifest, Platform, build_image, canonical_json,
-)
-
-REF_NAME = "org.opencontainers.image.ref.name"
-CONTAINERD_NAME = "io.containerd.image.name"
-
-
-def blob_path(digest: str) -> str:
-    alg, hexd = parse_digest(digest)
-    return f"blobs/{alg}/{hexd}"
+from imgopt.image.digest import HashingWriter, sha256_bytes
+from imgopt.image.fs import FS, TarFS, peek_codec
+from imgopt.image.model import Descriptor, Image, ImageConfig, Index, Manifest, Platform, build_image, canonical_json
+from imgopt.image.reference import ImageRef, split_name
+from imgopt.image.transports.base import Progress, SinkOptions, SourceOptions, recompress_for
+from imgopt.image.transports.oci_layout import parse_local
+from imgopt.image.transports.partial import (CONTAINERD_NAME, OCI_LAYOUT, REF_NAME, TarOut, blob_path, blobs,
+                                             full_name, image_total, locate_blobs, manifest_entry, open_blob,
+                                             read_blob, read_json)
 
 
-def _json(fs: FS, rel: str) -> object:
-    data = fs.read(rel)
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(fs.name, f"{rel} is not valid JSON: {e}") from None
+class DockerArchive:
+    name = "docker-archive"
+    prefix = "docker-archive:"
+
+    def parse(self, rest: str, text: str) -> ImageRef:
+        return parse_local(self.name, rest, text, index=True)
+
+    def open(self, ref: ImageRef, opts: SourceOptions) -> Image:
+        fs = TarFS(ref.path)
+        try:
+            img = read_docker_archive(fs, ref.name, ref.index, opts.platform, str(ref))
+        except BaseException:
+            fs.close()
+            raise
+        img._closers.append(fs.close)
+        return img
+
+    def write(self, image: Image, ref: ImageRef, opts: SinkOptions) -> Image:
+        # docker load takes any codec: keep the layers' bytes
+        img = recompress_for(image, opts, "keep", ref.path)
+        tags = repo_tags(ref.name, img)
+        with atomic_file(ref.path) as tmp:
+            write_docker_archive(img, tmp, tags, opts.progress)
+        return img
 
 
-# ------------------------------------------------------------------ OCI layout
+def repo_tags(ref: str, image: Image) -> list[str]:
+    """The RepoTags to write: ``ref`` (name:tag) if given, else the image's own."""
+    if not ref:
+        return list(image.repo_tags)
+    name, tag, digest = split_name(ref, ref)
+    if digest:
+        raise BadInput(ref, "a docker archive is tagged by name:tag, not by digest")
+    return [f"{name}:{tag}"]
 
 
-def _open_blob(fs: FS, d: Descriptor) -> BinaryIO:
-    rel = blob_path(d.digest)
-    if not fs.exists(rel):
-        raise NotFound(fs.name, f"blob {d.digest} named by the manifest is missing")
-    return fs.open(rel)
-
-
-def _read_blob(fs: FS, d: Descriptor, limit: int = 64 << 20) -> bytes:
-    if d.size > limit:
-        raise BadInput(fs.name, f"blob {d.digest} is implausibly large for a manifest or config ({d.size} bytes)")
-    with _open_blob(fs, d) as f:
-        data = f.read(d.size + 1)
-    if len(data) != d.size or sha256_bytes(data) != d.digest:
-        raise BadInput(fs.name, f"blob {d.digest} does not match its digest or size")
-    return data
-
-
-def read_oci_layout(fs: FS, tag: str, platform: Platform | None, name: str) -> Image:
-    if not fs.exists("oci-layout"):
-        raise BadInput(name, "not an OCI image layout (no oci-layout file)")
-    layout = _json(fs, "oci-layout")
-    if not isinstance(layout, dict) or "imageLayoutVersion" not in layout:
-        raise BadInput(name, "oci-layout has no imageLayoutVersion")
-    if not fs.exists("index.json"):
-        raise BadInput(name, "OCI layout has no index.json")
-    index = Index.parse(fs.read("index.json"), f"{name} index.json", mt.OCI_INDEX)
-    desc = _pick(index, tag, platform, name)
-    return _image_from_descriptor(fs, desc, platform, name, index)
-
-
-def _pick(index: Index, tag: str, platform: Platform | None, name: str) -> Descriptor:
-    ms = index.manifests
-    if tag:
-        hits = [m for m in ms if m.annotations.get(REF_NAME) == tag
-                or m.annotations.get(CONTAINERD_NAME, "").endswith(f":{tag}")
-                or m.annotations.get(CONTAINERD_NAME) == tag]
-        if not hits:
-            tags = sorted({m.annotations.get(REF_NAME, "") for m in ms} - {""})
-            raise NotFound(name, f"no image tagged {tag!r} (tags: {', '.join(tags) or 'none'})")
-        ms = hits
-    if not ms:
-        raise NotFound(name, "the layout holds no image")
-    if len(ms) == 1:
-        return ms[0]
-    if not all(m.platform for m in ms):
-        tags = sorted({m.annotations.get(REF_NAME, "") for m in ms} - {""})
-        raise BadInput(name, f"the layout holds {len(ms)} images (tags: {', '.join(tags) or 'none'}); add :TAG")
-    # several platforms of one image: choose the way an index does
-    return Index(mt.OCI_INDEX, ms).select(platform, name)
-
-
-def _image_from_descriptor(fs: FS, desc: Descriptor, platform: Platform | None, name: str,
-                           index: Index | None, depth: int = 0) -> Image:
-    if desc.media_type in mt.INDEXES:
-        if depth > 4:
-            raise BadInput(name, "image indexes nested too deeply")
-        inner = Index.parse(_read_blob(fs, desc), f"{name} index {desc.short}", desc.media_type)
-        return _image_from_descriptor(fs, inner.select(platform, name), platform, name, inner, depth + 1)
-    if desc.media_type and desc.media_type not in mt.MANIFESTS:
-        raise BadInput(name, f"unknown media type {desc.media_type!r} for {desc.digest}")
-    raw = _read_blob(fs, desc)
-    man = Manifest.parse(raw, f"{name} manifest", desc.media_type or None)
-    config = _read_blob(fs, man.config)
-    img = build_image(name, raw, config, lambda d: _open_blob(fs, d), desc.media_type or None, index=index)
-    _check_blobs_present(fs, img)
-    _locate(fs, img, {l.digest: blob_path(l.digest) for l in img.layers if not l.descriptor.urls})
-    return img
-
-
-def _locate(fs: FS, img: Image, paths: dict[str, str]) -> None:
-    """Tell each layer where its bytes lie on disk (fast, out-of-process verification)."""
-    for l in img.layers:
-        rel = paths.get(l.digest)
-        if rel is not None:
-            l.local = fs.locate(rel)
-
-
-def _check_blobs_present(fs: FS, img: Image) -> None:
-    for l in img.layers:
-        if l.descriptor.urls:  # foreign layer: lives elsewhere
-            continue
-        if not fs.exists(blob_path(l.digest)):
-            raise NotFound(img.name, f"layer blob {l.digest} named by the manifest is missing")
-
-
-# ------------------------------------------------------------- docker archive
+# ------------------------------------------------------------------ reading
 
 
 def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform | None, name: str) -> Image:
     """A ``docker save`` tar: classic (<id>/layer.tar) or Docker 25+ (OCI blobs)."""
     if not fs.exists("manifest.json"):
         raise BadInput(name, "not a docker save archive (no manifest.json)")
-    entries = _json(fs, "manifest.json")
+    entries = read_json(fs, "manifest.json")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise BadInput(name, "manifest.json is not a list of images")
     entry = _select_entry(entries, ref, index, name)
@@ -193,7 +129,7 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
         # `docker save` stores a layer identical to an earlier one as a symlink
         # to it; dive then reads an empty layer (reproduced by dive_compat)
         l.archive_link = bool(getattr(fs, "is_link", lambda _: False)(p))
-    _locate(fs, img, paths)
+    locate_blobs(fs, img, paths)
     return img
 
 
@@ -231,7 +167,7 @@ def _original_manifest(fs: FS, config_raw: bytes, layer_paths: list[str], platfo
         if not fs.exists(blob_path(d.digest)):
             continue
         try:
-            raw = _read_blob(fs, d)
+            raw = read_blob(fs, d)
             if d.media_type in mt.INDEXES:
                 stack.extend(Index.parse(raw, name, d.media_type).manifests)
                 continue
@@ -242,8 +178,49 @@ def _original_manifest(fs: FS, config_raw: bytes, layer_paths: list[str], platfo
             continue
         if [blob_path(l.digest) for l in man.layers] != [posixpath.normpath(p) for p in layer_paths]:
             continue
-        img = build_image(name, raw, config_raw, lambda dd: _open_blob(fs, dd), d.media_type or None,
+        img = build_image(name, raw, config_raw, lambda dd: open_blob(fs, dd), d.media_type or None,
                           repo_tags=tags, index=index)
-        _locate(fs, img, {l.digest: blob_path(l.digest) for l in img.layers})
+        locate_blobs(fs, img, {l.digest: blob_path(l.digest) for l in img.layers})
         return img
     return None
+
+
+# ------------------------------------------------------------------ writing
+
+
+def write_docker_archive(image: Image, path: str, repo_tags: list[str], progress: Progress | None = None) -> None:
+    """A ``docker load``-able archive in the Docker 25+ layout (also an OCI layout).
+
+    manifest.json points at the blobs, so layers keep their bytes and digests;
+    ``docker load`` (any version) inflates compressed layers itself.
+    """
+    for l in image.layers:
+        if l.descriptor.urls:
+            raise BadInput(path, "image has foreign layers, which cannot be stored in a docker archive")
+    out = TarOut(path)
+    try:
+        out.add_bytes("oci-layout", OCI_LAYOUT)
+        total = image_total(image)
+        for desc, opener in blobs(image):
+            out.add_blob(desc, opener, progress, total)
+        raw = image.manifest.serialize()
+        out.add_bytes(blob_path(image.manifest.digest), raw)
+        entries = []
+        for t in repo_tags or [""]:
+            e = manifest_entry(image, "")
+            if t:
+                e["annotations"] = {CONTAINERD_NAME: full_name(t), REF_NAME: t.rsplit(":", 1)[-1]}
+            entries.append(e)
+        out.add_bytes("index.json", canonical_json({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                                                    "manifests": entries}))
+        manifest_json = [{
+            "Config": blob_path(image.manifest.config.digest),
+            "RepoTags": list(repo_tags) or None,
+            "Layers": [blob_path(l.digest) for l in image.layers],
+        }]
+        out.add_bytes("manifest.json", canonical_json(manifest_json))
+    finally:
+        out.close()
+
+
+__all__ = ["DockerArchive", "read_docker_archive", "write_docker_archive", "repo_tags"]

@@ -1,0 +1,85 @@
+"""Where images are kept: open one (:func:`open_image`), write one (:func:`write_image`).
+
+References use skopeo's transport syntax; each transport is one module of
+this package implementing the :class:`~imgopt.image.transports.base.Transport`
+protocol (parse, open = Source, write = Sink with its own compression
+policy), registered in :data:`TRANSPORTS`:
+
+=====================================  ==============================  =====================================
+``docker-archive:FILE[:REF|:@N]``      :mod:`.docker_archive`           a ``docker save`` tar (classic or 25+)
+``oci:DIR[:TAG]``                      :mod:`.oci_layout`               an OCI image layout directory
+``oci-archive:FILE[:TAG]``             :mod:`.oci_archive`              a tar of an OCI image layout
+``docker-daemon:NAME[:TAG|@DIGEST]``   :mod:`.daemon`                   an image in the local Docker engine
+``docker://HOST/REPO[:TAG|@DIGEST]``   :mod:`.registry`                 a registry (OCI Distribution API v2)
+``PATH``                               :func:`imgopt.image.reference.detect`  a layout dir, docker or OCI tar
+=====================================  ==============================  =====================================
+
+Shared pieces: :mod:`.partial` (blob paths, verified blob reads, the
+deterministic tar writer), :mod:`.base` (options, results, the policy
+helper).  To add a transport: a module with a class like the others, one line
+in :data:`TRANSPORTS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from imgopt.errors import BadInput
+from imgopt.image.model import Image
+from imgopt.image.reference import ImageRef, detect
+from imgopt.image.transports.base import SinkOptions, SourceOptions, Transport, WriteResult
+
+# ImageRef.transport -> "module:Class" (imported when first used)
+TRANSPORTS: dict[str, str] = {
+    "docker-archive": "imgopt.image.transports.docker_archive:DockerArchive",
+    "oci": "imgopt.image.transports.oci_layout:OCILayout",
+    "oci-archive": "imgopt.image.transports.oci_archive:OCIArchive",
+    "docker-daemon": "imgopt.image.transports.daemon:Daemon",
+    "docker": "imgopt.image.transports.registry:Registry",
+}
+_loaded: dict[str, Transport] = {}
+
+
+def transport(name: str) -> Transport:
+    """The transport registered as ``name``."""
+    t = _loaded.get(name)
+    if t is None:
+        module, _, cls = TRANSPORTS[name].partition(":")
+        t = _loaded[name] = getattr(importlib.import_module(module), cls)()
+    return t
+
+
+def parse(text: str, *, for_writing: bool = False) -> ImageRef:
+    """Parse a reference: a transport's prefix, else a plain path detected by its content (or, to write, name)."""
+    if not text:
+        raise BadInput("image", "empty image reference")
+    for name in TRANSPORTS:
+        t = transport(name)
+        if text.startswith(t.prefix):
+            return t.parse(text[len(t.prefix):], text)
+    return detect(text, for_writing)
+
+
+def _ref(ref: str | ImageRef, for_writing: bool = False) -> ImageRef:
+    return ref if isinstance(ref, ImageRef) else parse(ref, for_writing=for_writing)
+
+
+def open_image(ref: str | ImageRef, opts: SourceOptions | None = None) -> Image:
+    """Open an image for reading.  Use it as a context manager to clean up.
+
+    Raises :class:`imgopt.errors.ImgoptError` subclasses with one-line
+    messages for every expected failure.
+    """
+    r = _ref(ref)
+    return transport(r.transport).open(r, opts or SourceOptions())
+
+
+def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = None) -> WriteResult:
+    """Write ``image`` to ``dest`` (atomically: a failure leaves nothing half written)."""
+    r = _ref(dest, for_writing=True)
+    written = transport(r.transport).write(image, r, opts or SinkOptions())
+    return WriteResult(str(r), written.manifest.digest, written)
+
+
+__all__ = ["open_image", "write_image", "parse", "transport", "TRANSPORTS", "SourceOptions", "SinkOptions",
+           "WriteResult", "ImageRef", "Transport"]

@@ -6,8 +6,6 @@ usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from imgopt import __version__
@@ -77,14 +75,13 @@ def cli() -> None:
 @handle_errors
 def inspect(image: str, fmt: str, deep: bool, platform: str | None, insecure: bool, quiet: bool) -> None:
     """Show an image's manifest, config and layers (with the instruction that made each)."""
+    from imgopt import api
     from imgopt.formats import emit, render
-    from imgopt.image.inspect import inspect_image
-    from imgopt.image.transports import open_image
+    from imgopt.image.inspect import InspectOptions
     from imgopt.progress import Progress
 
     prog = Progress("reading", enabled=False if quiet else None)
-    with open_image(image, source_options(platform, insecure, prog)) as img:
-        result = inspect_image(img, deep=deep, progress=prog)
+    result = api.inspect(image, InspectOptions(deep=deep, progress=prog), source=source_options(platform, insecure, prog))
     prog.finish()
     emit(render("inspection", fmt, result))
 
@@ -108,24 +105,20 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
 
     Unchanged layers keep their digests.  Output is written atomically.
     """
+    from imgopt import api
     from imgopt.image.codecs import Compression
-    from imgopt.image.transports import SinkOptions, open_image, write_image
+    from imgopt.image.transports import SinkOptions
     from imgopt.progress import Progress, human
 
     if level is not None and compress in ("gzip", "zstd"):
         Compression(compress).check_level(level)
     prog = Progress("copying", enabled=False if quiet else None)
-    t0 = time.monotonic()
-    with open_image(src, source_options(platform, insecure)) as img:
-        res = write_image(img, dest, SinkOptions(compress=compress, level=level, insecure=insecure,
-                                                 progress=prog, jobs=jobs))
-        size = sum(l.size for l in res.image.layers)
-        n = len(res.image.layers)
+    res = api.copy(src, dest, SinkOptions(compress=compress, level=level, insecure=insecure, progress=prog, jobs=jobs),
+                   source=source_options(platform, insecure))
     prog.finish()
-    dt = time.monotonic() - t0
-    if not quiet:
-        click.echo(f"Wrote {dest}: manifest {res.manifest_digest}, {n} layers, {human(size)} "
-                   f"in {dt:.1f} s", err=True)
+    if not quiet:  # a status line on stderr: copy's output is the image
+        click.echo(f"Wrote {dest}: manifest {res.manifest_digest}, {res.layers} layers, {human(res.bytes)} "
+                   f"in {res.seconds:.1f} s", err=True)
 
 
 def main() -> None:

@@ -561,10 +561,8 @@ def predict(addr: str, repo_tag: str, host: str, link: str, ready: float) -> dic
     from imgopt.image.transports import SourceOptions
     from imgopt.simulate import api as A
 
-    req = A.Request(images=[f"docker://{addr}/{repo_tag}"], registries=[P.load("registry", link)],
-                    clients=[P.load("client", "docker")], host=P.load("host", host), ready_time=ready,
-                    source_opts=SourceOptions(insecure=True))
-    r = A.run(req).results[0]
+    opts = A.SimulateOptions(registries=[link], clients=["docker"], host=host, ready_time=ready)
+    r = A.simulate_images(f"docker://{addr}/{repo_tag}", opts, source=SourceOptions(insecure=True)).results[0]
     dl_end = max((t["end"] for t in r.timeline if t["task"].endswith("download")), default=0.0)
     return {"pull": r.pull, "start": r.start, "total": r.total, "dl_phase": dl_end,
             "breakdown": r.breakdown, "compressed": r.bytes_downloaded}

@@ -212,3 +212,8 @@ def _dockerfile_origins(opts: AnalyzeOptions, image: Image) -> list[R.Dockerfile
 
 
 __all__ = ["analyze", "AnalyzeOptions", "build_result"]
+
+
+from imgopt.callable_package import make_callable  # noqa: E402
+
+make_callable(__name__)  # imgopt.analyze(...) runs imgopt.api.analyze

@@ -32,15 +32,14 @@ def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, to
 
     Leads with the three numbers to act on: total size, removable junk, exact waste.
     """
+    from imgopt import api
     from imgopt.analyze import AnalyzeOptions
-    from imgopt.analyze import analyze as run
     from imgopt.formats import emit, render
-    from imgopt.image.transports import open_image
     from imgopt.progress import Progress
 
     prog = Progress("analyzing", enabled=False if quiet else None)
-    with open_image(image, source_options(platform, insecure)) as img:
-        result = run(img, AnalyzeOptions(dockerfile=dockerfile, target=target, top=top, progress=prog,
-                                          verify=not no_verify, paths=list(paths)))
+    result = api.analyze(image, AnalyzeOptions(dockerfile=dockerfile, target=target, top=top, progress=prog,
+                                               verify=not no_verify, paths=list(paths)),
+                         source=source_options(platform, insecure))
     prog.finish()
     emit(render("analysis", fmt, result), output)

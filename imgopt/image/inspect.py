@@ -8,10 +8,17 @@ the text form is :mod:`imgopt.formats.text.inspection`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from imgopt.image.model import Image
 
 SCHEMA = "imgopt.inspect/v1"
+
+
+@dataclass
+class InspectOptions:
+    deep: bool = False  # read every layer: verify digests, count files, measure uncompressed sizes
+    progress: Callable[[int, int], None] | None = None  # called with the bytes of each layer read (deep)
 
 
 @dataclass
@@ -96,4 +103,4 @@ def _measure(layer, progress) -> tuple[int, int]:
     return size, n
 
 
-__all__ = ["InspectResult", "LayerInfo", "inspect_image", "SCHEMA"]
+__all__ = ["InspectOptions", "InspectResult", "LayerInfo", "inspect_image", "SCHEMA"]

@@ -1,4 +1,4 @@
-"""Image transformations: recompress layers, convert manifest format.
+"""Image transformations: recompress layers, convert manifest format, edit the config.
 
 A transformation takes an :class:`Image` and returns a new one; it never
 cares where the image came from.  Re-encoded layers are written to files in
@@ -7,6 +7,7 @@ a private work directory that is removed when the returned image closes.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -16,7 +17,8 @@ from typing import Callable
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression, CompressingWriter
 from imgopt.image.digest import HashingWriter
-from imgopt.image.model import Descriptor, Image, Layer, Manifest, canonical_json, descriptor_for, file_opener
+from imgopt.image.model import (Descriptor, HistoryEntry, Image, ImageConfig, Layer, Manifest, canonical_json,
+                                descriptor_for, file_opener)
 
 Progress = Callable[[int, int], None]
 
@@ -122,3 +124,28 @@ def convert(image: Image, fmt: str, *, layers: list[Layer] | None = None) -> Ima
     man.raw = canonical_json(man.to_json())
     return Image(man, image.config, image.config_blob, layers, image.name, list(image.repo_tags), None,
                  image._closers)
+
+
+def with_config(image: Image, raw: dict) -> Image:
+    """``image`` with the config ``raw`` (same layers): config blob, descriptor and manifest rebuilt."""
+    cfg = ImageConfig(raw)
+    blob = cfg.serialize()
+    man = Manifest(image.manifest.media_type, descriptor_for(blob, image.manifest.config.media_type),
+                   list(image.manifest.layers), dict(image.manifest.annotations), extra=dict(image.manifest.extra))
+    man.raw = canonical_json(man.to_json())
+    return Image(man, cfg, blob, image.layers, image.name, list(image.repo_tags), None, image._closers)
+
+
+def with_history(image: Image, entry: HistoryEntry) -> Image:
+    """``image`` with ``entry`` appended to its config's history (an ``empty_layer`` entry, or one per new layer)."""
+    raw = copy.deepcopy(image.config.raw)
+    raw["history"] = list(raw.get("history") or []) + [entry.to_json()]
+    return with_config(image, raw)
+
+
+def with_labels(image: Image, labels: dict[str, str]) -> Image:
+    """``image`` with ``labels`` set in its config (others kept)."""
+    raw = copy.deepcopy(image.config.raw)
+    cfg = raw.get("config") or {}
+    raw["config"] = {**cfg, "Labels": {**(cfg.get("Labels") or {}), **labels}}
+    return with_config(image, raw)

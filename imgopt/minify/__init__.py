@@ -162,3 +162,8 @@ def new_workdir(near: str | None = None) -> str:
 
 
 __all__ = ["MinifyOptions", "SlimImage", "plan_and_build", "assemble", "CODECS", "LAYOUTS"]
+
+
+from imgopt.callable_package import make_callable  # noqa: E402
+
+make_callable(__name__)  # imgopt.minify(...) runs imgopt.api.minify

@@ -1,11 +1,6 @@
-"""``imgopt minify`` and ``imgopt slim``."""
+"""``imgopt minify`` and ``imgopt slim``: parse the arguments, call :mod:`imgopt.minify.pipeline`, render."""
 
 from __future__ import annotations
-
-import os
-import shutil
-import sys
-import time
 
 import click
 
@@ -75,93 +70,28 @@ def slim(image: str, **kw) -> None:
     _run(image, None, trace_first=True, **kw)
 
 
-def _say(quiet: bool, msg: str) -> None:
-    if not quiet:
-        click.echo(msg, err=True)
-
-
-def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, codec: str, level: int | None,
-         keep_all: bool, include: tuple, exclude: tuple, base_layers: int | None, probe_file: str | None,
-         backends: str, max_rounds: int, force: bool, removed_file: str | None, fmt: str, timeout: float,
-         platform: str | None, insecure: bool, quiet: bool) -> None:
-    from imgopt.analyze.scan import scan_image
-    from imgopt.errors import BadInput
+def _run(image: str, profile, *, trace_first: bool, fmt: str, platform: str | None, quiet: bool, **kw) -> None:
+    """The options as :class:`~imgopt.minify.pipeline.SlimOptions`, the pipeline, the chosen format."""
+    from imgopt import api
     from imgopt.formats import emit, render
-    from imgopt.image.transports import SinkOptions, open_image, parse, write_image
-    from imgopt.minify import MinifyOptions, new_workdir
-    from imgopt.minify.result import minify_result, removed_files
-    from imgopt.minify.verify import VerificationFailed, VerifyOptions, minify_verified
+    from imgopt.minify import MinifyOptions
+    from imgopt.minify.pipeline import SlimOptions
     from imgopt.trace.probes import load_probes
 
-    t0 = time.monotonic()
-    opts = MinifyOptions(layout=layout, codec=codec, level=level, keep_all=keep_all, includes=list(include),
-                         excludes=list(exclude), base_layers=base_layers)
-    opts.check()
-    probes = load_probes(probe_file) if probe_file else None
-    chosen = {"both": ["native", "docker"], "none": []}.get(backends, [backends])
-    with open_image(image, source_options(platform, insecure)) as img:
-        if trace_first:
-            from imgopt.trace.run import TraceOptions, trace_image
-
-            _say(quiet, f"tracing {image} ({chosen[0] if chosen else 'native'} sandbox)...")
-            res = trace_image(img, probes, TraceOptions(backend=chosen[0] if chosen else "native", timeout=timeout))
-            if not res.passed:
-                from imgopt.errors import Failed
-
-                raise Failed(image, f"the original image fails its own probes: {res.failure}")
-            profile = res.profile
-            _say(quiet, f"traced: ready in {profile.ready_time:.2f} s, {len(profile.startup_files())} startup files")
-        if profile is not None and profile.image_digest and profile.image_digest != img.digest \
-                and profile.config_digest != img.config_digest:
-            raise BadInput(image, f"the access profile was recorded for another image ({profile.image_digest})")
-        scan = scan_image(img)
-        dest_ref = parse(dest, for_writing=True)
-        work = new_workdir(dest_ref.path or None)  # beside a local destination (same filesystem)
-        try:
-            if chosen:
-                slim_img, ver = minify_verified(scan, profile, opts, VerifyOptions(chosen, max_rounds, timeout, probes),
-                                                work, progress=None if quiet else (lambda m: _say(False, m)))
-            else:
-                from imgopt.minify import plan_and_build
-
-                slim_img, ver = plan_and_build(scan, profile, opts, work), None
-            if ver is not None and not ver.passed and not force:
-                last = ver.rounds[-1]
-                fail = next((r.failure for r in last.results if not r.passed), "; ".join(ver.mismatches))
-                missing = next((r.missing for r in last.results if not r.passed), [])
-                raise VerificationFailed(image, f"slim image fails verification after {len(ver.rounds)} rounds: "
-                                                f"{fail}; last missing paths: {', '.join(missing[:8]) or 'none'} "
-                                                f"(nothing written; --force writes it anyway)")
-            out_image = slim_img.image
-            if ver is not None and not ver.passed:
-                out_image = _mark_unverified(out_image)
-            written = write_image(out_image, dest_ref, SinkOptions(compress="keep", insecure=insecure))
-            if removed_file:
-                emit(render("removed", "json", removed_files(img.name, slim_img)), removed_file)
-            report = minify_result(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
-        finally:
-            scan.close()
-            shutil.rmtree(work, ignore_errors=True)
-    emit(render("minify", fmt, report))
-
-
-def _mark_unverified(image):
-    from imgopt.image.model import ImageConfig, Image, Manifest, canonical_json, descriptor_for
-    from imgopt.image import mediatypes as mt
-
-    raw = dict(image.config.raw)
-    raw["history"] = list(raw.get("history") or []) + [{
-        "created_by": "imgopt minify --force: WARNING: this image FAILED verification", "empty_layer": True}]
-    labels = dict((raw.get("config") or {}).get("Labels") or {})
-    labels["org.imgopt.verification"] = "failed"
-    raw["config"] = {**(raw.get("config") or {}), "Labels": labels}
-    cfg = ImageConfig(raw)
-    blob = cfg.serialize()
-    man = Manifest(image.manifest.media_type, descriptor_for(blob, mt.OCI_CONFIG), image.manifest.layers,
-                   dict(image.manifest.annotations))
-    man.raw = canonical_json(man.to_json())
-    return Image(man, cfg, blob, image.layers, image.name, image.repo_tags, None, image._closers)
+    options = SlimOptions(
+        output=kw["dest"],
+        minify=MinifyOptions(layout=kw["layout"], codec=kw["codec"], level=kw["level"], keep_all=kw["keep_all"],
+                             includes=list(kw["include"]), excludes=list(kw["exclude"]),
+                             base_layers=kw["base_layers"]),
+        probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
+        verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
+        max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"],
+        insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)))
+    options.minify.check()
+    source = source_options(platform, kw["insecure"])
+    result = api.slim(image, options, source=source) if trace_first else api.minify(image, profile, options,
+                                                                                     source=source)
+    emit(render("minify", fmt, result))
 
 
 __all__ = ["minify", "slim"]
-_ = (os, sys)

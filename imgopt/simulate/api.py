@@ -1,9 +1,10 @@
-"""`imgopt simulate` as a function: images x registries x clients -> results."""
+"""``imgopt simulate`` as a function: images x what-ifs x registries x clients -> :class:`SimulationResult`."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 from imgopt.errors import BadInput
 from imgopt.simulate import profiles as P
@@ -15,16 +16,25 @@ DEFAULT_READY_TIME = 1.0  # seconds; used when there is no trace profile and no 
 
 
 @dataclass
-class Request:
-    images: list[str]
-    registries: list[P.RegistryProfile]
-    clients: list[P.ClientProfile]
-    host: P.HostProfile
-    what_ifs: list[dict[str, str]] = field(default_factory=list)
-    profile_path: str | None = None
-    ready_time: float | None = None
-    strict: bool = False
-    source_opts: object | None = None
+class SimulateOptions:
+    """What to predict besides the image.  Profiles are given as loaded profiles or as names / YAML paths."""
+
+    registries: list = field(default_factory=lambda: ["vpc", "public"])  # RegistryProfile | name | path
+    clients: list = field(default_factory=lambda: ["docker"])  # ClientProfile | name | path
+    host: object = None  # HostProfile | name | path; None: the calibrated one, else "reference"
+    compare: list[str] = field(default_factory=list)  # more images predicted alongside (e.g. the slim one)
+    what_ifs: list = field(default_factory=list)  # "compress=zstd,slim" specs or parse_what_if() dicts
+    profile_path: str | None = None  # access profile from imgopt trace: startup files and ready time
+    ready_time: float | None = None  # app seconds until ready (default: the profile's, else 1 s)
+    strict: bool = False  # a profile of another image is an error, not a warning
+
+    def resolved(self) -> tuple[list[P.RegistryProfile], list[P.ClientProfile], P.HostProfile, list[dict]]:
+        """(registries, clients, host, what-ifs) loaded and parsed."""
+        regs = [r if isinstance(r, P.RegistryProfile) else P.load("registry", r) for r in self.registries]
+        cls = [c if isinstance(c, P.ClientProfile) else P.load("client", c) for c in self.clients]
+        host = self.host if isinstance(self.host, P.HostProfile) else P.load("host", self.host or P.default_host_name())
+        wis = [w if isinstance(w, dict) else parse_what_if(w) for w in self.what_ifs]
+        return regs, cls, host, wis
 
 
 def load_startup(profile_path: str | None, ready_time: float | None):
@@ -59,31 +69,39 @@ def check_profile_image(prof, image, strict: bool, warn) -> None:
     warn(f"imgopt: warning: {image.name}: {msg}")
 
 
-def run(req: Request, warn=lambda m: print(m, file=sys.stderr)) -> SimulationResult:
-    from imgopt.image.transports import open_image
+def simulate_images(image, options: SimulateOptions | None = None, *, source=None,
+                    warn: Callable[[str], None] | None = None) -> SimulationResult:
+    """Predict ``image`` (a reference or open Image) and ``options.compare`` per registry x client.
 
-    startup, prof = load_startup(req.profile_path, req.ready_time)
-    lazy = any(c.unpack == "lazy" for c in req.clients)
+    ``warn``: where a one-line warning goes (default: stderr).
+    """
+    from imgopt.image.transports import opened
+
+    opts = options or SimulateOptions()
+    warn = warn or (lambda m: print(m, file=sys.stderr))
+    registries, clients, host, what_ifs = opts.resolved()
+    startup, prof = load_startup(opts.profile_path, opts.ready_time)
+    lazy = any(c.unpack == "lazy" for c in clients)
     if lazy and not startup.files:
         raise BadInput("--client lazy", "the lazy client needs the startup set: pass --profile TRACE.json "
                                         "(from imgopt trace); without it every file would be a guess")
-    slim = any("slim" in w for w in req.what_ifs)
+    slim = any("slim" in w for w in what_ifs)
     if slim and not startup.files:
         raise BadInput("--what-if", "slim needs a trace profile (--profile) listing the startup files")
     want_files = bool(startup.files) and (lazy or slim)
     results: list[Result] = []
-    for n, ref in enumerate(req.images):
-        with open_image(ref, req.source_opts) as img:
+    for n, ref in enumerate([image, *opts.compare]):
+        with opened(ref, source) as img:
             if n == 0:
-                check_profile_image(prof, img, req.strict, warn)
-            base = from_image(img, want_codecs=needed_codecs(req.what_ifs), want_files=want_files)
+                check_profile_image(prof, img, opts.strict, warn)
+            base = from_image(img, want_codecs=needed_codecs(what_ifs), want_files=want_files)
         variants: list[Workload] = [base] + [apply_what_if(base, w, [(p, s) for p, _, s in startup.files])
-                                             for w in req.what_ifs]
+                                             for w in what_ifs]
         for w in variants:
-            for reg in req.registries:
-                for client in req.clients:
-                    results.append(simulate(w, reg, client, req.host, startup))
+            for reg in registries:
+                for client in clients:
+                    results.append(simulate(w, reg, client, host, startup))
     return SimulationResult(results)
 
 
-__all__ = ["Request", "run", "load_startup", "DEFAULT_READY_TIME", "parse_what_if"]
+__all__ = ["SimulateOptions", "simulate_images", "load_startup", "DEFAULT_READY_TIME", "parse_what_if"]

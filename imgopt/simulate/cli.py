@@ -41,19 +41,18 @@ def simulate(image, profile_path, registries, clients, host, compare, what_ifs, 
     bandwidth.  Prints pull, start and total seconds per image x registry x
     client.
     """
+    from imgopt import api
     from imgopt.formats import RenderOptions, emit, render
-    from imgopt.simulate import api
     from imgopt.simulate import profiles as P
+    from imgopt.simulate.api import SimulateOptions
     from imgopt.simulate.workload import parse_what_if
 
-    regs = P.load_many("registry", registries)
-    cls = P.load_many("client", clients)
-    hostp = P.load("host", host or P.default_host_name())
-    wis = [parse_what_if(w) for w in what_ifs]
-    req = api.Request(images=[image, *compare], registries=regs, clients=cls, host=hostp, what_ifs=wis,
-                      profile_path=profile_path, ready_time=ready_time, strict=strict,
-                      source_opts=source_options(platform, insecure))
-    result = api.run(req, warn=lambda m: click.echo(m, err=True))
+    opts = SimulateOptions(registries=P.load_many("registry", registries), clients=P.load_many("client", clients),
+                           host=P.load("host", host or P.default_host_name()), compare=list(compare),
+                           what_ifs=[parse_what_if(w) for w in what_ifs], profile_path=profile_path,
+                           ready_time=ready_time, strict=strict)
+    result = api.simulate(image, opts, source=source_options(platform, insecure),
+                          warn=lambda m: click.echo(m, err=True))
     if no_timeline:
         result = result.without_timeline()
     emit(render("simulation", fmt, result, RenderOptions(extra={"details": details})))

@@ -23,3 +23,8 @@ __all__ = [
     "load_probes", "parse_probes", "default_probes", "Probe", "HttpProbe", "ExecProbe", "ExitProbe",
     "TimeoutProbe", "AccessProfile", "FileAccess", "ProbeResult", "ProcessInfo",
 ]
+
+
+from imgopt.callable_package import make_callable  # noqa: E402
+
+make_callable(__name__)  # imgopt.trace(...) runs imgopt.api.trace

@@ -57,10 +57,10 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     0 the probes passed, 1 a probe failed (the profile is still written),
     2 bad input.
     """
+    from imgopt import api
     from imgopt.formats import emit, render
-    from imgopt.image.transports import open_image
     from imgopt.trace.probes import load_probes
-    from imgopt.trace.run import TraceOptions, trace_image
+    from imgopt.trace.run import TraceOptions
     from imgopt.trace.runspec import Overrides
 
     probes = load_probes(probe_file) if probe_file else None
@@ -75,12 +75,8 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
                         trace_reads=reads, cpus=cpus, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
                         keep_scratch=keep_scratch)
     opts.check()
-    with open_image(image, source_options(platform, insecure)) as img:
-        result = trace_image(img, probes, opts)
+    result = api.trace(image, opts, probes=probes, output=output, source=source_options(platform, insecure))
     prof = result.profile
-    if output:
-        prof.save(output)
-        result.profile_path = output
     if fmt == "json" and not output:
         emit(render("trace", "json", result))
     elif not quiet:

@@ -22,7 +22,9 @@ in :data:`TRANSPORTS`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from typing import Iterator
 
 from imgopt.errors import BadInput
 from imgopt.image.model import Image
@@ -74,6 +76,16 @@ def open_image(ref: str | ImageRef, opts: SourceOptions | None = None) -> Image:
     return transport(r.transport).open(r, opts or SourceOptions())
 
 
+@contextlib.contextmanager
+def opened(image: str | ImageRef | Image, opts: SourceOptions | None = None) -> Iterator[Image]:
+    """``image`` open for the duration: a reference is opened (and closed after); an Image is used as it is."""
+    if isinstance(image, Image):
+        yield image
+        return
+    with open_image(image, opts) as img:
+        yield img
+
+
 def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = None) -> WriteResult:
     """Write ``image`` to ``dest`` (atomically: a failure leaves nothing half written)."""
     r = _ref(dest, for_writing=True)
@@ -81,5 +93,5 @@ def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = N
     return WriteResult(str(r), written.manifest.digest, written)
 
 
-__all__ = ["open_image", "write_image", "parse", "transport", "TRANSPORTS", "SourceOptions", "SinkOptions",
+__all__ = ["open_image", "opened", "write_image", "parse", "transport", "TRANSPORTS", "SourceOptions", "SinkOptions",
            "WriteResult", "ImageRef", "Transport"]

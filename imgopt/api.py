@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from imgopt.simulate.result import SimulationResult
     from imgopt.trace.profile import AccessProfile
     from imgopt.trace.result import TraceResult
-    from imgopt.trace.run import TraceOptions
+    from imgopt.trace.options import TraceOptions
 
 
 def inspect(image, options: InspectOptions | None = None, *, source: SourceOptions | None = None) -> InspectResult:

@@ -78,6 +78,9 @@ FORMATTERS: dict[str, dict[str, str]] = {
         "json": "imgopt.formats.json:render",
         "markdown": "imgopt.formats.markdown.simulation:render",
     },
+    "calibration": {  # imgopt calibrate: imgopt.simulate.calibrate.CalibrationResult (the profile itself is YAML)
+        "text": "imgopt.formats.text.calibration:render",
+    },
 }
 
 

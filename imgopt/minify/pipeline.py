@@ -55,7 +55,8 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
     say = options.progress or (lambda _m: None)
     backends = list(options.verify)
     if trace_first:
-        from imgopt.trace.run import TraceOptions, trace_image
+        from imgopt.trace.options import TraceOptions
+        from imgopt.trace.run import trace_image
 
         say(f"tracing {img.name} ({backends[0] if backends else 'native'} sandbox)...")
         res = trace_image(img, options.probes, TraceOptions(backend=backends[0] if backends else "native",

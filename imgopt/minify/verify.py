@@ -67,7 +67,8 @@ class Verification:
 
 
 def run_probes_on(slim_image, probes, backend: str, timeout: float):
-    from imgopt.trace.run import TraceOptions, trace_image
+    from imgopt.trace.options import TraceOptions
+    from imgopt.trace.run import trace_image
 
     return trace_image(slim_image, probes, TraceOptions(backend=backend, timeout=timeout, trace_reads=False))
 

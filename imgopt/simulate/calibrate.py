@@ -478,7 +478,15 @@ def inprocess_extract(layers: dict[str, list[SynthLayer]]) -> dict[str, float]:
 # -------------------------------------------------------------------- main
 
 
-def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) -> str:
+@dataclass
+class CalibrationResult:
+    """What ``imgopt calibrate`` wrote: the host profile (YAML) and its content."""
+
+    path: str
+    profile: dict
+
+
+def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) -> CalibrationResult:
     salt = f"{socket.gethostname()}-{time.time_ns()}"
     log("calibrate: building synthetic images")
     imgs = synthetic_images(opts.payload_mb, salt)
@@ -521,7 +529,7 @@ def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) 
 
     with atomic_file(str(out)) as tmp:
         Path(tmp).write_text(header + yaml.safe_dump(doc, sort_keys=False))
-    return str(out)
+    return CalibrationResult(str(out), doc)
 
 
 def _docker_client(host: str | None):
@@ -645,5 +653,5 @@ def _docker_calibration(opts: CalibrateOptions, imgs, codecs, log) -> tuple[dict
     return doc, calib
 
 
-__all__ = ["run_calibration", "CalibrateOptions", "timed_pull", "unpack_durations", "push", "TempRegistry",
+__all__ = ["run_calibration", "CalibrateOptions", "CalibrationResult", "timed_pull", "unpack_durations", "push", "TempRegistry",
            "synthetic_images", "fit"]

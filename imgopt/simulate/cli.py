@@ -81,9 +81,10 @@ def calibrate(output, docker_host, registry, no_docker, reps, payload_mb, name, 
     from its progress events: decompression and extraction per byte, cost
     per file and per layer, download ingest rate, container create and start.
     """
+    from imgopt.formats import emit, render
     from imgopt.simulate.calibrate import CalibrateOptions, run_calibration
 
     opts = CalibrateOptions(output=output, docker_host=docker_host, registry=registry, use_docker=not no_docker,
                             reps=reps, payload_mb=payload_mb, name=name, quiet=quiet)
-    path = run_calibration(opts, log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
-    click.echo(f"wrote host profile {path}")
+    result = run_calibration(opts, log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
+    emit(render("calibration", "text", result))

@@ -15,7 +15,9 @@ See docs/trace.md.
 from imgopt.trace.probes import (ExecProbe, ExitProbe, HttpProbe, Probe, TimeoutProbe, default_probes, load_probes,
                                  parse_probes)
 from imgopt.trace.profile import AccessProfile, FileAccess, ProbeResult, ProcessInfo
-from imgopt.trace.run import TraceOptions, TraceResult, run_trace, trace_image, trace_rootfs
+from imgopt.trace.options import TraceOptions
+from imgopt.trace.result import TraceResult
+from imgopt.trace.run import run_trace, trace_image, trace_rootfs
 from imgopt.trace.runspec import Overrides, RunSpec
 
 __all__ = [

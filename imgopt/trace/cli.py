@@ -60,7 +60,7 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     from imgopt import api
     from imgopt.formats import emit, render
     from imgopt.trace.probes import load_probes
-    from imgopt.trace.run import TraceOptions
+    from imgopt.trace.options import TraceOptions
     from imgopt.trace.runspec import Overrides
 
     probes = load_probes(probe_file) if probe_file else None

@@ -28,43 +28,54 @@ import uuid
 
 from imgopt.errors import BadInput, DaemonError
 from imgopt.image.model import Image
+from imgopt.trace.backends import Target
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.native import ExecResult, connect_loopback
-from imgopt.trace.probes import Probe, default_probes, run_probes
+from imgopt.trace.options import TraceOptions, cpu_set
+from imgopt.trace.probes import Probe, run_probes
+from imgopt.trace.profile_build import build_profile, launch_ready
 from imgopt.trace.recorder import Recorded
+from imgopt.trace.result import TraceResult
 from imgopt.trace.rootfs import RootFS
-from imgopt.trace.run import Session, TraceOptions, TraceResult, build_profile, cpu_set, launch_ready, settle
-from imgopt.trace.runspec import run_spec
+from imgopt.trace.session import Session, read_logs, settle
 
 CLONE_NEWNET = 0x40000000
 
 
-def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: TraceOptions, scratch: str, *,
-                 image_name: str, image_digest: str, config_digest: str) -> TraceResult:
-    """Run ``image`` in the engine under strace; ``rootfs`` (unpacked) answers the lookups."""
-    from imgopt.image.docker_engine import docker_client
+class DockerBackend:
+    name = "docker"
+    volumes = True
 
-    if opts.network == "none" and os.geteuid() != 0:
-        raise BadInput("--network none", "the docker backend reaches the container's loopback only as root; "
-                                         "use --network host")
-    client = docker_client(image_name or "docker")
-    fs = RootFS(rootfs)
-    run = run_spec(image.config, fs, opts.overrides, image_name)
-    probes = probes or default_probes(image.config.exposed_ports, min(opts.timeout, 120.0))
-    ref, loaded = _ensure_loaded(client, image)
-    try:
-        sess = _DockerSession(client, ref, run, probes, opts, scratch)
-        rec, results, exit_info, t_end = sess.run(fs)
-    finally:
-        if loaded:
-            try:
-                client.images.remove(ref, noprune=False)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-    profile = build_profile(rec, results, run, exit_info, t_end, t_start=sess.t_start, backend="docker",
-                            tracer=opts.tracer, image=image_name, image_digest=image_digest,
-                            config_digest=config_digest, notes=sess.notes)
-    return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start))
+    def auto_ok(self, opts: TraceOptions) -> bool:
+        """The engine answers, and the probes can reach the container (root, or --network host)."""
+        from imgopt.image.docker_engine import engine_answers
+
+        return opts.tracer != "fanotify" and (os.geteuid() == 0 or opts.network == "host") and engine_answers()
+
+    def trace(self, target: Target, opts: TraceOptions) -> TraceResult:
+        """Run the image in the engine under strace; the unpacked rootfs answers the lookups."""
+        from imgopt.image.docker_engine import docker_client
+
+        if target.image is None:
+            raise BadInput("--backend docker", "an unpacked rootfs runs natively; trace the image for docker")
+        if opts.network == "none" and os.geteuid() != 0:
+            raise BadInput("--network none", "the docker backend reaches the container's loopback only as root; "
+                                             "use --network host")
+        client = docker_client(target.image_name or "docker")
+        ref, loaded = _ensure_loaded(client, target.image)
+        try:
+            sess = _DockerSession(client, ref, target.run, target.probes, opts, target.scratch)
+            rec, results, exit_info, t_end = sess.run(target.fs)
+        finally:
+            if loaded:
+                try:
+                    client.images.remove(ref, noprune=False)
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
+        profile = build_profile(rec, results, target.run, exit_info, t_end, t_start=sess.t_start, backend=self.name,
+                                tracer=opts.tracer, image=target.image_name, image_digest=target.image_digest,
+                                config_digest=target.config_digest, notes=sess.notes)
+        return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start))
 
 
 def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
@@ -297,8 +308,6 @@ class _DockerSession(Session):
         return self._record(fs), results, exit_info, t_end
 
     def _record(self, fs: RootFS) -> Recorded:
-        from imgopt.trace.run import read_logs
-
         rec = Recorded()
         if self.opts.tracer != "strace":
             rec.t0 = self.t_start

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from imgopt.trace.recorder import Recorder
-from imgopt.trace.rootfs import RootFS, elf_interp, interpreter_of
+from imgopt.image.executable import elf_interp, interpreter_of
+from imgopt.trace.rootfs import RootFS
 from imgopt.trace.strace_log import Call, Exit, parse, split_args, strace_options, unescape
 
 WEIRD = ["a>b", "quo\"te", "new\nline", "tab\tand space", "é ü", "back\\slash", "comma, (paren)"]

@@ -26,8 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-WH = ".wh."
-WHWH = ".wh..wh.."
+from imgopt.image.tarstream import WHITEOUT_META_PREFIX, WHITEOUT_PREFIX
 
 
 class _Node:
@@ -43,14 +42,14 @@ class _Node:
         cur: _Node | None = self
         while cur is not None and cur.parent is not None:
             n = cur.name
-            if cur is self and n.startswith(WH):
-                n = n[len(WH):]
+            if cur is self and n.startswith(WHITEOUT_PREFIX):
+                n = n[len(WHITEOUT_PREFIX):]
             names.append(n)
             cur = cur.parent
         return ("/" + "/".join(reversed(names))).replace("//", "/")
 
     def is_whiteout(self) -> bool:
-        return self.name.startswith(WH)
+        return self.name.startswith(WHITEOUT_PREFIX)
 
     def visit_child_first(self, visitor, evaluator, root) -> None:
         for k in sorted(self.children, key=_bytes_key):
@@ -84,7 +83,7 @@ class _Tree:
                 continue
             child = node.children.get(name)
             if child is None:
-                if name.startswith(WHWH):  # opaque markers (and .wh..wh.*) never enter the tree
+                if name.startswith(WHITEOUT_META_PREFIX):  # opaque markers (and .wh..wh.*) never enter the tree
                     return
                 child = _Node(name, node)  # intermediate: empty FileInfo (size 0, not a dir)
                 node.children[name] = child
@@ -175,8 +174,8 @@ def _walk_leaves(root: _Node):
         if node is root:
             continue
         name = node.name
-        if name.startswith(WH):
-            yield node, prefix[: len(prefix) - len(name)] + name[len(WH):]
+        if name.startswith(WHITEOUT_PREFIX):
+            yield node, prefix[: len(prefix) - len(name)] + name[len(WHITEOUT_PREFIX):]
         else:
             yield node, prefix
 
@@ -186,7 +185,7 @@ def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
     emap: dict[str, list] = {}  # path -> [nodes, cum, min]
     inefficient: list[tuple[str, list]] = []
     # the stacked lower layers are only consulted to size whiteouts
-    has_whiteouts = any(p.rsplit("/", 1)[-1].startswith(WH) for entries in layers for p, _, _ in entries)
+    has_whiteouts = any(p.rsplit("/", 1)[-1].startswith(WHITEOUT_PREFIX) for entries in layers for p, _, _ in entries)
     first_ref = trees[0].copy() if trees and has_whiteouts else None
     stacked = None
     if trees and has_whiteouts:
@@ -198,7 +197,7 @@ def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
             d = emap.get(p)
             if d is None:
                 d = emap[p] = [0, 0, -1]
-            if node.name.startswith(WH):
+            if node.name.startswith(WHITEOUT_PREFIX):
                 size = 0
                 prev = ref.get_node(p) if ref is not None else None
                 if prev is None:

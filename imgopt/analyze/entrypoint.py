@@ -20,9 +20,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from imgopt.analyze.elf import ElfInfo
 from imgopt.analyze.scan import Scan
+from imgopt.image.executable import ElfInfo, shebang
 from imgopt.image.filetree import Node
+from imgopt.image.globs import compile_globs
 from imgopt.image.tarstream import Kind
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -168,8 +169,8 @@ def _glob_tree(r: Resolver, pattern: str) -> list[str]:
     _, node = r.lookup(d)
     if node is None or node.children is None:
         return []
-    rx = re.compile("^" + re.escape(base).replace(r"\*", ".*").replace(r"\?", ".") + "$")
-    return [posixpath.join(d, name) for name in node.children if rx.match(name)]
+    rx = compile_globs([base])
+    return [posixpath.join(d, name) for name in node.children if rx and rx.match(name)]
 
 
 def _expand_origin(p: str, origin: str, elf_class: int) -> str:
@@ -231,11 +232,10 @@ class Walker:
             return final if node is not None else None
         self._done.add(final)
         head = self.r.head(node, final)
+        words = shebang(head)
         if head.startswith(b"\x7fELF"):
             self.follow_elf(final, node, [], depth)
-        elif head.startswith(b"#!"):
-            line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-            words = line.split()
+        elif words is not None:
             if words:
                 interp = words[0]
                 ip = self.follow_exec(interp, final, "shebang", depth + 1)

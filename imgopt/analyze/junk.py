@@ -11,47 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from imgopt.errors import BadInput
 from imgopt.data import data_dir, yaml_rules
-from imgopt.analyze.globtree import GlobSet
 from imgopt.image.filetree import FileTree
+from imgopt.image.globs import GlobSet, compile_globs
 from imgopt.image.tarstream import Kind
 
 RULES_DIR = data_dir("junk")
-
-
-def glob_to_regex(glob: str) -> str:
-    """``*`` within a path component, ``**`` across components, ``?`` one char."""
-    out = []
-    i = 0
-    g = glob.lstrip("/")
-    while i < len(g):
-        if g.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif g.startswith("/**", i) and i + 3 == len(g):
-            out.append("/.*")
-            i += 3
-        elif g.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif g[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif g[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(g[i]))
-            i += 1
-    return "".join(out)
-
-
-def _compile(globs: Iterable[str]) -> re.Pattern | None:
-    parts = [glob_to_regex(g) for g in globs]
-    return re.compile("^(?:" + "|".join(parts) + ")$") if parts else None
 
 
 @dataclass
@@ -67,8 +35,8 @@ class JunkRule:
     source: str = ""
 
     def __post_init__(self) -> None:
-        self._re = _compile(self.paths)
-        self._ex = _compile(self.exclude)
+        self._re = compile_globs(self.paths)
+        self._ex = compile_globs(self.exclude)
 
     def matches(self, path: str) -> bool:
         return bool(self._re and self._re.match(path)) and not (self._ex and self._ex.match(path))

@@ -26,8 +26,8 @@ from typing import BinaryIO, Callable
 
 import xxhash
 
-from imgopt.analyze.elf import ElfInfo, parse_elf
 from imgopt.errors import BadInput
+from imgopt.image.executable import ElfInfo, parse_elf
 from imgopt.image.filetree import FileTree, LayerChanges, Node
 from imgopt.image.fs import BoundedFile
 from imgopt.image.model import Image, Layer

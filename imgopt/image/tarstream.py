@@ -14,8 +14,10 @@ from typing import BinaryIO, Callable, Iterator
 
 from imgopt.image.fasttar import Member, TarReader
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
+# OCI whiteouts (image-spec layer.md), the one home of these names
+WHITEOUT_PREFIX = ".wh."  # .wh.NAME deletes NAME
+WHITEOUT_META_PREFIX = ".wh..wh."  # AUFS metadata (.wh..wh..opq, .wh..wh.plnk, ...): never a file of the image
+OPAQUE_MARKER = ".wh..wh..opq"  # DIR/.wh..wh..opq hides DIR's lower-layer children
 
 
 class Kind(str, enum.Enum):

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Iterable
 
 from imgopt.analyze.entrypoint import Resolver, Walker, analyze_entrypoint
-from imgopt.analyze.junk import configured_locales, glob_to_regex
+from imgopt.analyze.junk import configured_locales
 from imgopt.analyze.scan import Scan
 from imgopt.errors import BadInput
 from imgopt.data import data_dir, yaml_rules
+from imgopt.image.globs import compile_globs
 from imgopt.image.tarstream import Kind
 from imgopt.trace.profile import AccessProfile
 
@@ -171,7 +172,7 @@ class Planner:
             globs = [g for g in (self._expand(p) for p in rule.paths) if g]
             before = len(self.keep)
             if globs:
-                rx = re.compile("^(?:" + "|".join(glob_to_regex(g) for g in globs) + ")$")
+                rx = compile_globs(globs)
                 for p in paths:
                     if rx.match(p):
                         self.add_literal(p, f"rule:{rule.id}")
@@ -250,7 +251,7 @@ class Planner:
             if any(c in pat for c in "*?["):
                 if paths is None:
                     paths = [p for p, _ in self.tree.walk()]
-                rx = re.compile("^" + glob_to_regex(pat.strip("/")) + "$")
+                rx = compile_globs([pat.strip("/")])
                 hits = [p for p in paths if rx.match(p)]
                 for p in hits:
                     self.add_literal(p, "--include")
@@ -271,7 +272,7 @@ class Planner:
         pats = list(patterns)
         if not pats:
             return
-        rx = re.compile("^(?:" + "|".join(glob_to_regex(p.strip("/")) for p in pats) + ")$")
+        rx = compile_globs(p.strip("/") for p in pats)
         for p in [p for p in self.keep if rx.match(p)]:
             del self.keep[p]
 

@@ -22,7 +22,7 @@ from imgopt.errors import BadInput
 from imgopt.image.filetree import FileTree, Node, layer_entries
 from imgopt.image.fs import BoundedFile
 from imgopt.image.model import Layer
-from imgopt.image.tarstream import Kind
+from imgopt.image.tarstream import WHITEOUT_PREFIX, Kind
 from imgopt.minify.keep import KeepPlan
 from imgopt.minify.writer import OutEntry
 
@@ -278,7 +278,7 @@ def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str]
     last: set[str] = set()
     wh_parents = _with_parents(sorted({posixpath.dirname(p) for p in whiteouts} - {""}), plan.keep, last)
     wh_entries = _entries(maker, wh_parents) + [
-        OutEntry(posixpath.join(posixpath.dirname(p), ".wh." + posixpath.basename(p)), Kind.FILE, 0o600)
+        OutEntry(posixpath.join(posixpath.dirname(p), WHITEOUT_PREFIX + posixpath.basename(p)), Kind.FILE, 0o600)
         for p in whiteouts]
     if first:
         layers.append(PlannedLayer(_entries(maker, first), len(first),

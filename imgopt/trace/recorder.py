@@ -16,8 +16,9 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from imgopt.image.executable import interpreter_of
 from imgopt.trace.profile import FileAccess, ProcessInfo
-from imgopt.trace.rootfs import RootFS, interpreter_of
+from imgopt.trace.rootfs import RootFS
 from imgopt.trace.strace_log import Call, Exit, fd_arg, split_args, string_arg, string_array
 
 # in-image paths the runtime provides (never image content) and the tracer's own mount

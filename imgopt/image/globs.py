@@ -1,4 +1,13 @@
-"""Match many globs against a whole file tree at once (a lazily built DFA).
+"""Globs over image paths, the one home of their syntax: ``*`` and ``?`` within a
+name, ``**/`` any number of directories (zero included), a trailing ``/**`` at
+least one more component.  Paths are relative (no leading slash).
+
+* :func:`glob_to_regex` / :func:`compile_globs` -- one regex for a few globs
+  (junk class excludes, keep rules, ``--include`` / ``--exclude``);
+* :class:`GlobSet` -- many globs against a whole file tree at once (a lazily
+  built DFA), for the junk classes.
+
+GlobSet:
 
 Matching each path against each glob costs paths × globs regex runs; on a
 40,000-file image with 80 junk globs that was half a second.  Here every glob
@@ -6,17 +15,48 @@ is split into path components and the tree is walked once: each directory
 carries the set of glob positions still alive, directory transitions are
 memoized per (state set, name), and each state set compiles one regex over
 *file names* whose first matching group is the lowest-numbered tag.  Same
-semantics as :func:`imgopt.analyze.junk.glob_to_regex`: ``*`` and ``?``
-within a name, ``**/`` any number of directories (zero included), a
-trailing ``/**`` at least one more component.
+semantics as :func:`glob_to_regex`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from imgopt.image.filetree import FileTree, Node
+
+def glob_to_regex(glob: str) -> str:
+    """``*`` within a path component, ``**`` across components, ``?`` one char."""
+    out = []
+    i = 0
+    g = glob.lstrip("/")
+    while i < len(g):
+        if g.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif g.startswith("/**", i) and i + 3 == len(g):
+            out.append("/.*")
+            i += 3
+        elif g.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif g[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif g[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(g[i]))
+            i += 1
+    return "".join(out)
+
+
+def compile_globs(globs: Iterable[str]) -> re.Pattern | None:
+    """One regex matching a path any of ``globs`` matches (None when there are none)."""
+    parts = [glob_to_regex(g) for g in globs]
+    return re.compile("^(?:" + "|".join(parts) + ")$") if parts else None
+
 
 _STAR = object()  # "**"
 
@@ -104,13 +144,6 @@ class GlobSet:
             rx = re.compile("^(?:" + "|".join(alts) + ")$")
         self._file[states] = rx
         return rx
-
-    def match_name(self, states: frozenset, name: str) -> int | None:
-        rx = self._file_regex(states)
-        if rx is None:
-            return None
-        m = rx.match(name)
-        return int(m.lastgroup[1:]) if m and m.lastgroup else None
 
     def walk(self, tree: FileTree) -> Iterator[tuple[str, Node, int]]:
         """(path, node, lowest tag) for every non-directory node matched by some glob."""

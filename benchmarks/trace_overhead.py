@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from imgopt.image.transports import open_image  # noqa: E402
 from imgopt.image.unpack import unpack  # noqa: E402
 from imgopt.trace import TraceOptions, parse_probes, trace_image, trace_rootfs  # noqa: E402
-from imgopt.trace.keep import traced_paths  # noqa: E402
+from imgopt.trace.profile import traced_paths  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("build_apps", ROOT / "fixtures" / "build_apps.py")
 build_apps = importlib.util.module_from_spec(_spec)

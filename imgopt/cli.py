@@ -1,7 +1,7 @@
 """The ``imgopt`` command line: one thin command per stage.
 
-Exit codes: 0 success, 1 a check failed (gate, verification), 2 bad input or
-usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
+Exit codes: 0 success, 1 a check failed (a trace probe, the slim image's
+verification), 2 bad input or usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
 """
 
 from __future__ import annotations

@@ -43,6 +43,6 @@ class DaemonError(ImgoptError):
 
 
 class Failed(ImgoptError):
-    """The command ran but its check failed (gate, verification)."""
+    """The command ran but its check failed (a trace probe, the slim image's verification): exit code 1."""
 
     exit_code = 1

@@ -20,7 +20,7 @@ import pytest
 
 from imgopt.image.transports import open_image
 from imgopt.trace import TraceOptions, parse_probes, trace_image
-from imgopt.trace.keep import traced_paths
+from imgopt.trace.profile import traced_paths
 from test_trace_helpers import build_apps, slim_passes
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]

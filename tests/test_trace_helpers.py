@@ -174,7 +174,7 @@ def slim_passes(image, profile, probes, opts=None, workdir: Path | None = None):
     """Unpack only what ``profile`` says was touched; run the probes on it (native).  Returns the result."""
     from imgopt.image.unpack import unpack
     from imgopt.trace import TraceOptions, trace_rootfs
-    from imgopt.trace.keep import traced_paths
+    from imgopt.trace.profile import traced_paths
 
     keep = traced_paths(profile)
     assert keep, "empty profile"

@@ -136,7 +136,7 @@ def test_slim_rootfs_without_one_traced_file_fails(cases_archive, cases_trace, t
     """The check has teeth: drop one file the app needs and the probes fail."""
     from imgopt.image.unpack import unpack
     from imgopt.trace import trace_rootfs
-    from imgopt.trace.keep import traced_paths
+    from imgopt.trace.profile import traced_paths
 
     keep = traced_paths(cases_trace.profile) - {"/srv/cases/data/real/target.txt"}
     with open_image(str(cases_archive)) as img:

@@ -1,8 +1,8 @@
-"""The analysis result: typed, versioned, documented (docs/analysis-schema.md).
+"""The analysis result: typed, versioned, documented (docs/analysis.md).
 
 ``AnalysisResult.to_json()`` is the ``imgopt.analysis/v1`` document that
-``imgopt analyze --format json`` prints and that minify, simulate, gate and
-report read back.  All sizes are bytes; ratios are 0..1.
+``imgopt analyze --format json`` prints (schema: docs/schema/analysis.schema.json,
+generated from these types).  All sizes are bytes; ratios are 0..1.
 """
 
 from __future__ import annotations

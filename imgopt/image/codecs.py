@@ -2,7 +2,7 @@
 
 The codec of a blob is sniffed from its magic bytes, never trusted from the
 media type alone.  gzip uses the fastest installed backend.  Measured on this
-project's reference machine (100 MB of ELF binaries, see docs/codecs.md):
+project's reference machine (100 MB of ELF binaries):
 
 ==================  ============  ==================
 backend             inflate MB/s  deflate level 6 MB/s

@@ -12,8 +12,8 @@ import io
 import json
 import os
 import platform as _platform
-from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable
 
 from imgopt.errors import BadInput, DigestMismatch, NotFound
 from imgopt.image import mediatypes as mt
@@ -461,12 +461,12 @@ class Layer:
             blob.close()
         return None
 
-    def open_tar(self) -> "TarStream":
+    def open_tar(self) -> "UncompressedStream":
         """The uncompressed tar stream, verified against the diffID at EOF.
 
         The blob digest is verified too, unless the blob is uncompressed and
         its digest is the diffID (then one check covers both).  Call
-        :meth:`TarStream.verify` after reading to check what a tar reader
+        :meth:`UncompressedStream.verify` after reading to check what a tar reader
         left unread (end-of-archive padding).
         """
         blob = self.open_blob()
@@ -474,7 +474,7 @@ class Layer:
         self._compression = codec
         if not (codec is Compression.NONE and self.descriptor.digest == self.diff_id):
             raw = VerifyingReader(raw, self.diff_id, self.uncompressed_size, f"{self.subject} (uncompressed)")
-        return TarStream(raw, blob)
+        return UncompressedStream(raw, blob)
 
 
 def verify_file_range(path: str, offset: int, size: int, digest: str, expected_size: int, subject: str) -> None:
@@ -500,7 +500,7 @@ def verify_file_range(path: str, offset: int, size: int, digest: str, expected_s
         raise DigestMismatch(subject, f"digest mismatch: content hashes to {got}, expected {digest}")
 
 
-class TarStream(io.BufferedReader):
+class UncompressedStream(io.BufferedReader):
     """Buffered uncompressed layer stream; :meth:`verify` checks the digests."""
 
     def __init__(self, raw: Any, blob: VerifyingReader):
@@ -605,23 +605,6 @@ class Image:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def with_layers(self, layers: list[Layer], config: ImageConfig | None = None,
-                    fmt: str | None = None) -> "Image":
-        """A new image with other layers (and config): manifest rebuilt, raw bytes dropped."""
-        cfg = config or self.config
-        raw_cfg = dict(cfg.raw)
-        raw_cfg["rootfs"] = {"type": "layers", "diff_ids": [l.diff_id for l in layers]}
-        cfg = ImageConfig(raw_cfg)
-        blob = cfg.serialize()
-        fmt = fmt or self.manifest.format
-        man = Manifest(
-            media_type=mt.manifest_media_type(fmt),
-            config=descriptor_for(blob, mt.config_media_type(fmt)),
-            layers=[l.descriptor for l in layers],
-            annotations=dict(self.manifest.annotations),
-        )
-        return Image(man, cfg, blob, layers, self.name, list(self.repo_tags), None, self._closers)
-
 
 def build_image(name: str, manifest_raw: bytes, config_raw: bytes, blob_opener: Callable[[Descriptor], BinaryIO],
                 media_type_hint: str | None = None, repo_tags: list[str] | None = None,
@@ -644,15 +627,7 @@ def file_opener(path: str | os.PathLike) -> Opener:
     return lambda: open(path, "rb")
 
 
-def iter_chunks(f: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
-    while True:
-        b = f.read(size)
-        if not b:
-            return
-        yield b
-
-
 __all__ = [
     "Platform", "Descriptor", "Manifest", "Index", "ImageConfig", "HistoryEntry", "Layer", "Image",
-    "build_image", "descriptor_for", "canonical_json", "replace",
+    "UncompressedStream", "build_image", "descriptor_for", "canonical_json", "file_opener",
 ]

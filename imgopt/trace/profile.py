@@ -121,3 +121,14 @@ class AccessProfile:
         except (ValueError, UnicodeDecodeError) as e:
             raise BadInput(path, f"not valid JSON: {e}") from None
         return cls.from_json(doc, path)
+
+
+def traced_paths(profile: AccessProfile, before_ready_only: bool = False) -> set[str]:
+    """Absolute in-image paths that existed and were touched (optionally only before ready).
+
+    The plain reading of a profile the trace tests and benchmarks use (minify
+    decides what it keeps on its own): files, directories, and each symlink of
+    every chain, recorded link by link; parents come with them when the set is
+    given to :func:`imgopt.image.unpack.unpack` as ``keep``.
+    """
+    return {f.path for f in profile.files if f.exists and (f.before_ready or not before_ready_only)}

@@ -41,6 +41,17 @@ class atomic_file:
                 pass
 
 
+def scratch_dir(near: str | None, prefix: str) -> str:
+    """A new private directory beside ``near`` (a destination path) when its directory is writable -- so
+    what is built there is on the destination's filesystem -- else in ``$TMPDIR``."""
+    base = None
+    if near:
+        parent = os.path.dirname(os.path.abspath(near)) or "."
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            base = parent
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
 def write_text(path: str, text: str) -> None:
     """Write ``text`` (UTF-8; undecodable surrogates escaped) to ``path`` atomically."""
     with atomic_file(path) as tmp:

@@ -81,7 +81,8 @@ def inspect(image: str, fmt: str, deep: bool, platform: str | None, insecure: bo
     from imgopt.progress import Progress
 
     prog = Progress("reading", enabled=False if quiet else None)
-    result = api.inspect(image, InspectOptions(deep=deep, progress=prog), source=source_options(platform, insecure, prog))
+    result = api.inspect(image, InspectOptions(deep=deep, progress=prog),
+                         source=source_options(platform, insecure, prog))
     prog.finish()
     emit(render("inspection", fmt, result))
 

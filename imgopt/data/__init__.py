@@ -30,7 +30,8 @@ def data_dir(name: str) -> Traversable:
     return files(__name__) / name
 
 
-def yaml_rules(directory: Traversable | Path | str, required: set[str], what: str) -> Iterator[tuple[Traversable, dict]]:
+def yaml_rules(directory: Traversable | Path | str, required: set[str],
+               what: str) -> Iterator[tuple[Traversable, dict]]:
     """(file, mapping) for every ``*.yaml`` in ``directory``; one-line errors for bad files."""
     d = Path(directory) if isinstance(directory, str) else directory
     if not d.is_dir():

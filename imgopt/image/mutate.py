@@ -14,6 +14,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from imgopt.atomic import scratch_dir
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression, CompressingWriter
 from imgopt.image.digest import HashingWriter
@@ -24,13 +25,8 @@ Progress = Callable[[int, int], None]
 
 
 def workdir_for(image: Image, near: str | None = None) -> str:
-    """A private scratch directory (on the destination's filesystem if given)."""
-    base = None
-    if near:
-        parent = os.path.dirname(os.path.abspath(near)) or "."
-        if os.path.isdir(parent) and os.access(parent, os.W_OK):
-            base = parent
-    d = tempfile.mkdtemp(prefix=".imgopt-work-", dir=base)
+    """A private scratch directory (on the destination's filesystem if given), removed when ``image`` closes."""
+    d = scratch_dir(near, ".imgopt-work-")
     image._closers.append(lambda: shutil.rmtree(d, ignore_errors=True))
     return d
 

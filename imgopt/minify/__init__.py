@@ -11,11 +11,10 @@ Library entry points: :func:`plan_and_build` (no verification) and
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 from imgopt import __version__
+from imgopt.atomic import scratch_dir
 from imgopt.analyze.junk import find_junk
 from imgopt.analyze.scan import Scan
 from imgopt.errors import BadInput
@@ -153,12 +152,8 @@ def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workd
 
 
 def new_workdir(near: str | None = None) -> str:
-    base = None
-    if near:
-        parent = os.path.dirname(os.path.abspath(near))
-        if os.path.isdir(parent) and os.access(parent, os.W_OK):
-            base = parent
-    return tempfile.mkdtemp(prefix=".imgopt-minify-", dir=base)
+    """Where minify builds layers: beside the destination ``near`` when possible (see :func:`imgopt.atomic.scratch_dir`)."""
+    return scratch_dir(near, ".imgopt-minify-")
 
 
 __all__ = ["MinifyOptions", "SlimImage", "plan_and_build", "assemble", "CODECS", "LAYOUTS"]

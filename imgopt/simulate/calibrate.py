@@ -317,15 +317,15 @@ class TempRegistry:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def synthetic_image(name: str, layers: list[SynthLayer]) -> Image:
-    """An OCI image of ``layers`` (bytes in memory) that runs ``/true``."""
+def synthetic_image(name: str, layers: list[SynthLayer], config: dict | None = None) -> Image:
+    """An OCI image of ``layers`` (bytes in memory); its config is ``config`` (diff_ids set), else one running /true."""
     from imgopt.image import mediatypes as mt
     from imgopt.image.model import Descriptor, Manifest, Platform, build_image, canonical_json, descriptor_for
 
-    config = {"architecture": Platform.host().architecture, "os": "linux",
-              "config": {"Cmd": ["/true"]},
-              "rootfs": {"type": "layers", "diff_ids": [l.diffid() for l in layers]},
-              "history": [{"created_by": "imgopt calibrate"} for _ in layers]}
+    if config is None:
+        config = {"architecture": Platform.host().architecture, "os": "linux", "config": {"Cmd": ["/true"]},
+                  "history": [{"created_by": "imgopt calibrate"} for _ in layers]}
+    config = {**config, "rootfs": {"type": "layers", "diff_ids": [l.diffid() for l in layers]}}
     cfg = canonical_json(config)
     man = Manifest(mt.OCI_MANIFEST, descriptor_for(cfg, mt.OCI_CONFIG),
                    [Descriptor(l.media_type, l.digest, len(l.blob)) for l in layers])
@@ -333,12 +333,12 @@ def synthetic_image(name: str, layers: list[SynthLayer]) -> Image:
     return build_image(name, canonical_json(man.to_json()), cfg, lambda d: io.BytesIO(blobs[d.digest]))
 
 
-def push(addr: str, repo: str, tag: str, layers: list[SynthLayer]) -> str:
-    """Push an OCI image of ``layers`` to the loopback registry ``addr``; returns the manifest digest."""
+def push(addr: str, repo: str, tag: str, layers: list[SynthLayer], config: dict | None = None) -> str:
+    """Push an OCI image of ``layers`` (see :func:`synthetic_image`) to the registry ``addr``; its manifest digest."""
     from imgopt.image.transports import SinkOptions, write_image
 
     ref = f"docker://{addr}/{repo}:{tag}"
-    with synthetic_image(ref, layers) as img:
+    with synthetic_image(ref, layers, config) as img:
         return write_image(img, ref, SinkOptions(compress="keep")).manifest_digest
 
 

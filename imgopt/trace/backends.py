@@ -17,11 +17,11 @@ with ``name``, ``volumes``, ``auto_ok`` and ``trace``, one line in :data:`BACKEN
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from imgopt.errors import BadInput
+from imgopt.plugins import instance
 
 if TYPE_CHECKING:  # types only: options.py imports this module for the names
     from imgopt.image.model import Image, ImageConfig
@@ -65,16 +65,9 @@ class Backend(Protocol):
         ...
 
 
-_loaded: dict[str, Backend] = {}
-
-
 def backend(name: str) -> Backend:
     """The backend registered as ``name``."""
-    b = _loaded.get(name)
-    if b is None:
-        module, _, cls = BACKENDS[name].partition(":")
-        b = _loaded[name] = getattr(importlib.import_module(module), cls)()
-    return b
+    return instance(BACKENDS[name])
 
 
 def choose(opts: TraceOptions) -> TraceOptions:

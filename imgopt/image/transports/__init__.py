@@ -23,13 +23,13 @@ in :data:`TRANSPORTS`.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from typing import Iterator
 
 from imgopt.errors import BadInput
 from imgopt.image.model import Image
 from imgopt.image.reference import ImageRef, detect
 from imgopt.image.transports.base import SinkOptions, SourceOptions, Transport, WriteResult
+from imgopt.plugins import instance
 
 # ImageRef.transport -> "module:Class" (imported when first used)
 TRANSPORTS: dict[str, str] = {
@@ -39,16 +39,11 @@ TRANSPORTS: dict[str, str] = {
     "docker-daemon": "imgopt.image.transports.daemon:Daemon",
     "docker": "imgopt.image.transports.registry:Registry",
 }
-_loaded: dict[str, Transport] = {}
 
 
 def transport(name: str) -> Transport:
     """The transport registered as ``name``."""
-    t = _loaded.get(name)
-    if t is None:
-        module, _, cls = TRANSPORTS[name].partition(":")
-        t = _loaded[name] = getattr(importlib.import_module(module), cls)()
-    return t
+    return instance(TRANSPORTS[name])
 
 
 def parse(text: str, *, for_writing: bool = False) -> ImageRef:

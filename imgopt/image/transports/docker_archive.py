@@ -15,14 +15,14 @@ from imgopt.errors import BadInput, NotFound
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import Compression
 from imgopt.image.digest import HashingWriter, sha256_bytes
-from imgopt.image.fs import FS, TarFS, peek_codec
+from imgopt.image.fs import FS, peek_codec
 from imgopt.image.model import Descriptor, Image, ImageConfig, Index, Manifest, Platform, build_image, canonical_json
 from imgopt.image.reference import ImageRef, split_name
 from imgopt.image.transports.base import Progress, SinkOptions, SourceOptions, recompress_for
 from imgopt.image.transports.oci_layout import parse_local
-from imgopt.image.transports.partial import (CONTAINERD_NAME, OCI_LAYOUT, REF_NAME, TarOut, blob_path, blobs,
-                                             full_name, image_total, locate_blobs, manifest_entry, open_blob,
-                                             read_blob, read_json)
+from imgopt.image.transports.partial import (CONTAINERD_NAME, REF_NAME, TarOut, blob_path, full_name,
+                                             locate_blobs, manifest_entry, open_blob, read_blob, read_json,
+                                             read_tar)
 
 
 class DockerArchive:
@@ -33,14 +33,7 @@ class DockerArchive:
         return parse_local(self.name, rest, text, index=True)
 
     def open(self, ref: ImageRef, opts: SourceOptions) -> Image:
-        fs = TarFS(ref.path)
-        try:
-            img = read_docker_archive(fs, ref.name, ref.index, opts.platform, str(ref))
-        except BaseException:
-            fs.close()
-            raise
-        img._closers.append(fs.close)
-        return img
+        return read_tar(ref.path, lambda fs: read_docker_archive(fs, ref.name, ref.index, opts.platform, str(ref)))
 
     def write(self, image: Image, ref: ImageRef, opts: SinkOptions) -> Image:
         # docker load takes any codec: keep the layers' bytes
@@ -199,12 +192,7 @@ def write_docker_archive(image: Image, path: str, repo_tags: list[str], progress
             raise BadInput(path, "image has foreign layers, which cannot be stored in a docker archive")
     out = TarOut(path)
     try:
-        out.add_bytes("oci-layout", OCI_LAYOUT)
-        total = image_total(image)
-        for desc, opener in blobs(image):
-            out.add_blob(desc, opener, progress, total)
-        raw = image.manifest.serialize()
-        out.add_bytes(blob_path(image.manifest.digest), raw)
+        out.add_image(image, progress)
         entries = []
         for t in repo_tags or [""]:
             e = manifest_entry(image, "")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from imgopt.atomic import atomic_file
 from imgopt.image import mediatypes as mt
-from imgopt.image.fs import TarFS
 from imgopt.image.model import Image, canonical_json
 from imgopt.image.mutate import convert
 from imgopt.image.reference import ImageRef
 from imgopt.image.transports.base import Progress, SinkOptions, SourceOptions, recompress_for
 from imgopt.image.transports.oci_layout import parse_local, read_oci_layout
-from imgopt.image.transports.partial import OCI_LAYOUT, TarOut, blob_path, blobs, image_total, manifest_entry
+from imgopt.image.transports.partial import TarOut, manifest_entry, read_tar
 
 
 class OCIArchive:
@@ -21,14 +20,7 @@ class OCIArchive:
         return parse_local(self.name, rest, text)
 
     def open(self, ref: ImageRef, opts: SourceOptions) -> Image:
-        fs = TarFS(ref.path)
-        try:
-            img = read_oci_layout(fs, ref.name, opts.platform, str(ref))
-        except BaseException:
-            fs.close()
-            raise
-        img._closers.append(fs.close)
-        return img
+        return read_tar(ref.path, lambda fs: read_oci_layout(fs, ref.name, opts.platform, str(ref)))
 
     def write(self, image: Image, ref: ImageRef, opts: SinkOptions) -> Image:
         img = convert(recompress_for(image, opts, "auto-gzip", ref.path), "oci")
@@ -40,11 +32,7 @@ class OCIArchive:
 def write_oci_tar(image: Image, path: str, tag: str, progress: Progress | None = None) -> None:
     out = TarOut(path)
     try:
-        out.add_bytes("oci-layout", OCI_LAYOUT)
-        total = image_total(image)
-        for desc, opener in blobs(image):
-            out.add_blob(desc, opener, progress, total)
-        out.add_bytes(blob_path(image.manifest.digest), image.manifest.serialize())
+        out.add_image(image, progress)
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [manifest_entry(image, tag)]}
         out.add_bytes("index.json", canonical_json(index))
     finally:

@@ -60,6 +60,20 @@ def read_blob(fs: FS, d: Descriptor, limit: int = 64 << 20) -> bytes:
     return data
 
 
+def read_tar(path: str, read: Callable[[FS], Image]) -> Image:
+    """``read`` the image in the tar archive ``path`` (in place: :class:`~imgopt.image.fs.TarFS`); it owns the archive."""
+    from imgopt.image.fs import TarFS
+
+    fs = TarFS(path)
+    try:
+        img = read(fs)
+    except BaseException:
+        fs.close()
+        raise
+    img._closers.append(fs.close)
+    return img
+
+
 def locate_blobs(fs: FS, img: Image, paths: dict[str, str]) -> None:
     """Tell each layer where its bytes lie on disk (fast, out-of-process verification)."""
     for l in img.layers:
@@ -188,6 +202,14 @@ class TarOut:
             stream = io.BufferedReader(src, CHUNK) if isinstance(src, io.RawIOBase) else src
             self.add(blob_path(desc.digest), desc.size, stream, progress, total)
             src.drain()
+
+    def add_image(self, image: Image, progress: Progress | None = None) -> None:
+        """The OCI layout part of an archive: ``oci-layout``, every blob of ``image`` and its manifest."""
+        self.add_bytes("oci-layout", OCI_LAYOUT)
+        total = image_total(image)
+        for desc, opener in blobs(image):
+            self.add_blob(desc, opener, progress, total)
+        self.add_bytes(blob_path(image.manifest.digest), image.manifest.serialize())
 
     def close(self) -> None:
         self.tf.close()

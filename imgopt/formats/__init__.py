@@ -13,6 +13,11 @@ or one per kind for the long human formats (``imgopt/formats/text/<kind>.py``).
 
 To add a format: write the module, add one line per kind it serves to
 :data:`FORMATTERS`; the CLI's ``--format`` choices come from :func:`choices`.
+
+Layout: :mod:`imgopt.formats.json` renders every kind (``to_json()``);
+``text/<kind>.py`` and ``markdown/<kind>.py`` the human forms;
+:mod:`imgopt.formats.cells` the table-cell helpers they share.  Each table
+entry's comment names the command and the result type it renders.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def minify(image: str, profile_path: str | None, **kw) -> None:
         raise BadInput("--profile", "minify needs an access profile (imgopt trace IMAGE -o profile.json), "
                                     "or --keep-all to only reorder")
     profile = AccessProfile.load(profile_path) if profile_path else None
-    _run(image, profile, trace_first=False, **kw)
+    _run_pipeline(image, profile, trace_first=False, **kw)
 
 
 @click.command()
@@ -67,10 +67,11 @@ def minify(image: str, profile_path: str | None, **kw) -> None:
 @handle_errors
 def slim(image: str, **kw) -> None:
     """Analyze, trace, minify and verify IMAGE in one go, and write the slim image."""
-    _run(image, None, trace_first=True, **kw)
+    _run_pipeline(image, None, trace_first=True, **kw)
 
 
-def _run(image: str, profile, *, trace_first: bool, fmt: str, platform: str | None, quiet: bool, **kw) -> None:
+def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform: str | None, quiet: bool,
+                  **kw) -> None:
     """The options as :class:`~imgopt.minify.pipeline.SlimOptions`, the pipeline, the chosen format."""
     from imgopt import api
     from imgopt.formats import emit, render

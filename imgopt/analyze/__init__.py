@@ -2,11 +2,11 @@
 
 Library entry point::
 
-    from imgopt.image.transports import open_image
-    from imgopt.analyze import analyze
+    import imgopt
 
-    with open_image("docker-archive:app.tar") as img:
-        result = analyze(img)          # AnalysisResult, schema imgopt.analysis/v1
+    result = imgopt.analyze("docker-archive:app.tar")   # AnalysisResult, schema imgopt.analysis/v1
+
+or, on an image already open, :func:`analyze` here (``imgopt.analyze.analyze(img, AnalyzeOptions())``).
 
 Every layer is read once (see :mod:`imgopt.analyze.scan`); the analyses are
 walks over the resulting tree and records.

@@ -4,7 +4,9 @@
                 ▲                                                          │
                 └──── paths the failing probe looked up ◄── verify ◄───────┘
 
-Library entry points: :func:`plan_and_build` (no verification) and
+Library entry points: ``imgopt.minify(image, profile, SlimOptions(...))`` /
+``imgopt.slim(...)`` (the whole command: :mod:`imgopt.minify.pipeline`),
+:func:`plan_and_build` (no verification) and
 :func:`imgopt.minify.verify.minify_verified` (the loop above).
 """
 

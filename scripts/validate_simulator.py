@@ -373,7 +373,7 @@ def push_app(addr: str, name: str, variant: str, salt: str | None = None) -> str
         layers = [l.salted(f"{salt}-{k}") for k, l in enumerate(layers)]
         tag = f"{variant}-{salt}"
     repo = f"imgopt-sim/{name}"
-    C.push(addr, repo, tag, layers, config=cfg)  # imgopt's registry client, as calibrate pushes
+    C.push(addr, repo, tag, layers, config=cfg, insecure=True)  # imgopt's registry client; the lab's is plain HTTP
     return f"{repo}:{tag}"
 
 
@@ -719,14 +719,14 @@ def main(argv=None) -> int:
 def run_validation(images, variants, rates, rtts, rtt_images, reps, calib_reps, report: Path | None,
                    json_out: str | None = None, host_out: str | None = None, recal: bool = True,
                    notes: str | None = None) -> dict:
-    import docker
+    from imgopt.image.docker_engine import docker_client
 
     tmp = Path(tempfile.mkdtemp(prefix="imgopt-validate-"))
     points: list[Point] = []
     old_term = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with Lab() as lab:
-            client = docker.DockerClient(base_url=SOCK, timeout=900)
+            client = docker_client("lab dockerd", host=SOCK, timeout=900)
             api = client.api
             lab.shape(1000)
             refs: dict[tuple[str, str], str] = {}

@@ -333,13 +333,17 @@ def synthetic_image(name: str, layers: list[SynthLayer], config: dict | None = N
     return build_image(name, canonical_json(man.to_json()), cfg, lambda d: io.BytesIO(blobs[d.digest]))
 
 
-def push(addr: str, repo: str, tag: str, layers: list[SynthLayer], config: dict | None = None) -> str:
-    """Push an OCI image of ``layers`` (see :func:`synthetic_image`) to the registry ``addr``; its manifest digest."""
+def push(addr: str, repo: str, tag: str, layers: list[SynthLayer], config: dict | None = None, *,
+         insecure: bool = False) -> str:
+    """Push an OCI image of ``layers`` (see :func:`synthetic_image`) to the registry ``addr``; its manifest digest.
+
+    ``insecure``: plain HTTP to a registry that is not on loopback (a lab's own network namespace).
+    """
     from imgopt.image.transports import SinkOptions, write_image
 
     ref = f"docker://{addr}/{repo}:{tag}"
     with synthetic_image(ref, layers, config) as img:
-        return write_image(img, ref, SinkOptions(compress="keep")).manifest_digest
+        return write_image(img, ref, SinkOptions(compress="keep", insecure=insecure)).manifest_digest
 
 
 # ------------------------------------------------------------------- pulls

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from imgopt.errors import BadInput
 
@@ -39,7 +40,7 @@ _WS = re.compile(r"[\t\v\f\r ]+")
 
 # ---------------------------------------------------------------- model
 
-# Diagnostic codes (documented as lint rules under imgopt/lint/rules/)
+# Diagnostic codes (lint rules of the same ids; imgopt lint reports IMG002 as DL3061, IMG007 as DL3024)
 UNKNOWN_INSTRUCTION = "IMG001"
 BEFORE_FROM = "IMG002"
 UNTERMINATED_HEREDOC = "IMG003"
@@ -98,6 +99,9 @@ class Instruction:
     stage_name: str | None
     original: str = ""  # the logical line as written (keyword, flags and args)
     known: bool = True
+    column: int = 1  # of the keyword (instructions may be indented)
+    trigger: "Instruction | None" = None  # ONBUILD: the instruction it registers
+    lines: list[int] = field(default_factory=list, repr=False)  # physical lines of the logical line
 
     def flag(self, name: str) -> str | None:
         """The value of ``--name=value`` (``""`` for a bare ``--name``), or None."""
@@ -117,6 +121,46 @@ class Instruction:
     def text(self) -> str:
         """The instruction as one line of text (whitespace collapsed)."""
         return _norm(self.original)
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The arguments as words, quotes and escapes removed (exec form: the array)."""
+        if self.exec_form is not None:
+            return list(self.exec_form)
+        return [_unquote(w) for w in _shell_words_raw(self.args)]
+
+    @cached_property
+    def raw_words(self) -> list[str]:
+        """The arguments as words with their quotes (for variable expansion)."""
+        return _shell_words_raw(self.args)
+
+    @cached_property
+    def pairs(self) -> list[tuple[str, str]]:
+        """ENV / LABEL ``key=value`` pairs (both syntaxes), ARG ``name[=default]`` (value "" without
+        a default; see :attr:`arg_defaults`).  Quotes removed; raw values in :attr:`raw_pairs`."""
+        return [(k, _unquote(v)) for k, v in self.raw_pairs]
+
+    @cached_property
+    def raw_pairs(self) -> list[tuple[str, str]]:
+        return _name_values(self.keyword, self.args)
+
+    @cached_property
+    def arg_defaults(self) -> list[tuple[str, str | None]]:
+        """ARG: (name, default as written, or None when there is none)."""
+        out = []
+        for w in _shell_words_raw(self.args):
+            name, eq, default = w.partition("=")
+            out.append((name, default if eq else None))
+        return out
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A whole-line comment (where pragmas such as ``# hadolint ignore=...`` live)."""
+
+    line: int
+    text: str  # after the '#', stripped
+    in_instruction: bool  # inside an instruction's line continuation
 
 
 @dataclass
@@ -140,6 +184,8 @@ class Dockerfile:
     instructions: list[Instruction]  # every instruction, FROMs included, in order
     stages: list[Stage]
     diagnostics: list[Diagnostic]
+    comments: list[Comment] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list, repr=False)  # physical lines, "\r" removed
 
     @property
     def problems(self) -> list[str]:
@@ -265,6 +311,62 @@ def parse_heredoc_word(word: str) -> Heredoc | None:
     return Heredoc(name=name, raw="", chomp=m.group(2) == "-", expand=expand, fd=int(m.group(1) or 0))
 
 
+def _name_values(keyword: str, args: str) -> list[tuple[str, str]]:
+    """BuildKit's parseNameVal: ``KEY name value`` (old form, ENV/LABEL) or ``name=value ...``.
+
+    Keys are unquoted, values keep their quotes (they are expanded later)."""
+    words = _shell_words_raw(args)
+    if not words:
+        return []
+    if keyword == "ARG":
+        return [(_unquote(n), d) for n, _, d in (w.partition("=") for w in words)]
+    if "=" not in words[0]:
+        parts = _WS.split(args.strip(), maxsplit=1)
+        return [(parts[0], parts[1] if len(parts) > 1 else "")]
+    out = []
+    for w in words:
+        k, _, v = w.partition("=")
+        out.append((_unquote(k), v))
+    return out
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image reference as written in FROM: ``[registry/]path[:tag][@digest]``."""
+
+    text: str
+    registry: str | None  # the host when the first component looks like one (has "." or ":", or localhost)
+    path: str  # repository path without the registry ("python", "bitnami/redis")
+    tag: str | None
+    digest: str | None
+
+    @property
+    def name(self) -> str:
+        """Registry and path, without tag and digest."""
+        return f"{self.registry}/{self.path}" if self.registry else self.path
+
+    @property
+    def repository(self) -> str:
+        """The Docker Hub-normalised repository path ("python" -> "library/python")."""
+        if self.registry in (None, "docker.io", "index.docker.io", "registry-1.docker.io") and "/" not in self.path:
+            return "library/" + self.path
+        return self.path
+
+
+def split_image(ref: str) -> ImageRef:
+    """Split an image reference the way the Docker reference grammar does."""
+    rest, _, digest = ref.partition("@")
+    registry = None
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, rest = first, remainder
+    tag = None
+    head, colon, tail = rest.rpartition(":")
+    if colon and "/" not in tail:
+        rest, tag = head, tail
+    return ImageRef(ref, registry, rest, tag, digest or None)
+
+
 def _split_flags(rest: str) -> tuple[list[str], str]:
     """Leading ``--flag[=value]`` words and the remaining text (extractBuilderFlags)."""
     flags: list[str] = []
@@ -328,6 +430,8 @@ class _Parser:
         self.pos = 0  # index of the next physical line
         self.instructions: list[Instruction] = []
         self.stages: list[Stage] = []
+        self.comments: list[Comment] = []
+        self._phys: list[int] = []  # physical lines of the logical line being read
 
     def run(self) -> Dockerfile:
         self._directives()
@@ -339,7 +443,7 @@ class _Parser:
         if not self.stages:
             self._diag(0, 0, NO_FROM, "no FROM instruction")
         return Dockerfile(self.name, self.directives, self.escape, self.instructions, self.stages,
-                          self.diagnostics)
+                          self.diagnostics, self.comments, self.lines)
 
     def _diag(self, line: int, column: int, code: str, message: str) -> None:
         self.diagnostics.append(Diagnostic(line, column, code, message))
@@ -373,16 +477,23 @@ class _Parser:
         first = self.lines[self.pos].lstrip()
         self.pos += 1
         if not first or first.startswith("#"):
+            if first:
+                self.comments.append(Comment(start, first[1:].strip(), False))
             return None, start, end
+        self._indent = len(self.lines[start - 1]) - len(first)
+        self._phys = [start]
         parts = [cont.sub("", first)]
         more = cont.search(first) is not None
         while more and self.pos < len(self.lines):
             line = self.lines[self.pos]
             self.pos += 1
             if _is_comment(line) or not line.strip():
+                if line.strip():
+                    self.comments.append(Comment(self.pos, line.strip()[1:].strip(), True))
                 continue  # BuildKit skips comment and (with a warning) empty lines here
             more = cont.search(line) is not None
             parts.append(cont.sub("", line))
+            self._phys.append(self.pos)
             end = self.pos
         logical = "".join(parts)
         if not logical.strip():
@@ -403,21 +514,27 @@ class _Parser:
             self._diag(instr.start_line, 1, BEFORE_FROM, f"{instr.keyword} before the first FROM")
         self.instructions.append(instr)
 
-    def _instruction(self, logical: str, line_no: int, end: int) -> Instruction:
+    def _instruction(self, logical: str, line_no: int, end: int, nested: bool = False) -> Instruction:
         parts = _WS.split(logical.strip(), maxsplit=1)
         keyword = parts[0].upper()
         flags, args = _split_flags(parts[1]) if len(parts) > 1 else ([], "")
         args = args.rstrip()
         known = keyword in KNOWN_INSTRUCTIONS
+        column = 1 if nested else getattr(self, "_indent", 0) + 1
         if not known:
-            self._diag(line_no, 1, UNKNOWN_INSTRUCTION, f"unknown instruction {parts[0]!r}")
+            self._diag(line_no, column, UNKNOWN_INSTRUCTION, f"unknown instruction {parts[0]!r}")
         stage = self.stages[-1] if self.stages and keyword != "FROM" else None
-        return Instruction(
+        instr = Instruction(
             keyword=keyword, args=args, flags=flags,
             exec_form=_parse_json_array(args) if keyword in JSON_INSTRUCTIONS else None,
             heredocs=[], start_line=line_no, end_line=end,
             stage_index=stage.index if stage else None, stage_name=stage.name if stage else None,
-            original=logical.strip(), known=known)
+            original=logical.strip(), known=known, column=column, lines=list(self._phys))
+        if keyword == "ONBUILD" and args and not nested:
+            instr.trigger = self._instruction(args, line_no, end, nested=True)
+            if stage is None:
+                instr.trigger.stage_index = instr.trigger.stage_name = None
+        return instr
 
     def _heredocs(self, logical: str, instr: Instruction) -> list[Heredoc]:
         """Read the bodies of the heredocs named on the line, in order."""
@@ -470,6 +587,6 @@ def parse_dockerfile(text: str, name: str = "Dockerfile") -> Dockerfile:
 
 
 __all__ = [
-    "Dockerfile", "Stage", "Instruction", "Heredoc", "Diagnostic", "parse_dockerfile", "parse_heredoc_word",
-    "KNOWN_INSTRUCTIONS", "LAYER_INSTRUCTIONS",
+    "Dockerfile", "Stage", "Instruction", "Heredoc", "Diagnostic", "Comment", "ImageRef", "parse_dockerfile",
+    "parse_heredoc_word", "split_image", "KNOWN_INSTRUCTIONS", "LAYER_INSTRUCTIONS",
 ]

@@ -25,6 +25,8 @@ YAML_NAMES = (".imgopt.yaml", ".imgopt.yml")
 
 @dataclass
 class ConfigFile:
+    """A configuration file and its sections."""
+
     path: str | None  # None: no file found (everything default)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 

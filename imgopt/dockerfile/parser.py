@@ -178,6 +178,8 @@ class Stage:
 
 @dataclass
 class Dockerfile:
+    """A parsed Dockerfile: instructions in order, stages, and what the parser found odd."""
+
     name: str
     directives: dict[str, str]
     escape: str

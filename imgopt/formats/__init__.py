@@ -55,6 +55,16 @@ Renderer = Callable[[Any, RenderOptions], str]
 FORMATTERS: dict[str, dict[str, str]] = {
     # filled in by each command's move onto the output layer, e.g.
     # "analysis": {"text": "imgopt.formats.text.analysis:render", "json": "imgopt.formats.json:render", ...},
+    "lint": {  # imgopt lint (findings protocol: imgopt/formats/findings.py)
+        "tty": "imgopt.formats.tty:render_findings",
+        "json": "imgopt.formats.json:render",
+        "sarif": "imgopt.formats.sarif:render_findings",
+        "checkstyle": "imgopt.formats.checkstyle:render_findings",
+        "junit": "imgopt.formats.junit:render_findings",
+        "gnu": "imgopt.formats.gnu:render_findings",
+        "codeclimate": "imgopt.formats.codeclimate:render_findings",
+        "markdown": "imgopt.formats.markdown:render_findings",
+    },
 }
 
 

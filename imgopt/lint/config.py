@@ -21,6 +21,8 @@ LABEL_TYPES = ("text", "url", "spdx", "hash", "rfc3339", "semver", "email", "")
 
 @dataclass
 class LintConfig:
+    """Everything configurable about a lint run (see the module docstring for where it comes from)."""
+
     ignored: set[str] = field(default_factory=set)
     overrides: dict[str, str] = field(default_factory=dict)  # code -> severity
     failure_threshold: str = "info"

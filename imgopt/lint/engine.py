@@ -33,19 +33,28 @@ def help_uri(rule_id: str, config: LintConfig) -> str:
 
 
 def lint_sources(sources: list[Source], config: LintConfig, rules: list[Rule] | None = None) -> LintResult:
-    """Lint ``sources`` with ``rules`` (default: the registry); findings sorted by line."""
-    if rules is None:
-        from imgopt.lint.rules import load
+    """Lint ``sources`` with ``rules`` (default: the registry); findings sorted by line.
 
-        rules = load()
-    active = [r for r in rules if getattr(r, "multi_code", False) or config.enabled(r.id, r.severity)]
+    The files are parsed first; then each rule is loaded and, if it has ``begin``, started at once,
+    so that an external tool (ShellCheck) runs while the remaining rules load and check.
+    """
     contexts = []
     for src in sources:
         df = parse_dockerfile(src.text, src.name)
         ctx = Context(df, src.name, config, src.directory)
         ctx.pragmas = Pragmas.read(df)  # type: ignore[attr-defined]
         contexts.append(ctx)
-    for r in active:
+    if rules is None:
+        from imgopt.lint.rules import iter_rules
+
+        rules_iter = iter_rules()
+    else:
+        rules_iter = iter(rules)
+    active: list[Rule] = []
+    for r in rules_iter:
+        if not (getattr(r, "multi_code", False) or config.enabled(r.id, r.severity)):
+            continue
+        active.append(r)
         begin = getattr(r, "begin", None)
         if begin is not None:
             begin(contexts)

@@ -53,6 +53,8 @@ class Finding:
 
 @dataclass
 class FileResult:
+    """The findings of one file."""
+
     path: str  # as given ("-" for standard input)
     findings: list[Finding] = field(default_factory=list)
 
@@ -70,6 +72,8 @@ class RuleMeta:
 
 @dataclass
 class LintResult:
+    """The result of one ``imgopt lint`` run (kind "lint" of the output layer)."""
+
     files: list[FileResult]
     rule_meta: dict[str, RuleMeta] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # one-liners for the user (e.g. ShellCheck missing)

@@ -24,6 +24,8 @@ _SHELL = re.compile(r"^(?:hadolint|imgopt)[ \t]+shell[ \t]*=[ \t]*(\S+)[ \t]*(?:
 
 @dataclass(frozen=True)
 class Pragma:
+    """One ignore pragma."""
+
     line: int
     scope: str  # "next" | "global" | "stage"
     codes: frozenset[str]
@@ -32,6 +34,8 @@ class Pragma:
 
 @dataclass
 class Pragmas:
+    """The pragmas of one file, indexed for :meth:`ignored`."""
+
     ignores: list[Pragma] = field(default_factory=list)
     shell: str | None = None  # from "# hadolint shell=..."
     _next: dict[int, frozenset[str]] = field(default_factory=dict)  # instruction start line -> codes

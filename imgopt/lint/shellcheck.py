@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 
 EXCLUDED = (2187, 1090, 1091, 2154)
@@ -49,6 +47,8 @@ class Job:
 
 @dataclass
 class Comment:
+    """One ShellCheck finding, on a Dockerfile line."""
+
     key: object
     line: int  # Dockerfile line
     column: int
@@ -67,11 +67,28 @@ def wanted(shell_words: str, script: str) -> bool:
 
 
 def find_binary(setting: str | bool = True) -> str | None:
+    """The shellcheck to run: the configured path, or the one on PATH (None: not installed)."""
     if setting is False:
         return None
     if isinstance(setting, str) and setting not in ("", "true"):
         return setting if os.access(setting, os.X_OK) else None
-    return shutil.which("shellcheck")
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):  # shutil.which, without importing shutil
+        p = os.path.join(d or ".", "shellcheck")
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def _make_dir() -> str:
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(100):
+        d = os.path.join(base, "imgopt-shellcheck-" + os.urandom(6).hex())
+        try:
+            os.mkdir(d, 0o700)
+            return d
+        except FileExistsError:
+            continue
+    raise OSError("could not create a temporary directory")
 
 
 @dataclass
@@ -88,22 +105,22 @@ class Batch:
     def start(self) -> None:
         if not self.jobs:
             return
-        self._dir = tempfile.mkdtemp(prefix="imgopt-shellcheck-")
-        paths = []
-        for k, job in enumerate(self.jobs):
-            # declare only the names the script uses: each export line costs ShellCheck analysis time
-            # (4x slower over the corpus with all of them), and unused ones cannot change a finding
-            used = set(_REF.findall(job.text))
-            head = ["#!" + job.shell] + [f"export {n}=1" for n in sorted((set(PROXY_VARS) | set(job.names)) & used)
-                                         if _is_name(n)]
-            self._prelude.append(len(head))
-            p = os.path.join(self._dir, f"{k}.sh")
-            with open(p, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write("\n".join(head) + "\n" + job.text + ("" if job.text.endswith("\n") else "\n"))
-            paths.append(f"{k}.sh")
-        cmd = [self.binary, "--norc", "--format=json1", "--severity=style",
-               "--exclude=" + ",".join(str(c) for c in EXCLUDED), *paths]
         try:
+            self._dir = _make_dir()
+            paths = []
+            for k, job in enumerate(self.jobs):
+                # declare only the names the script uses: each export line costs ShellCheck analysis time
+                # (4x slower over the corpus with all of them), and unused ones cannot change a finding
+                used = set(_REF.findall(job.text))
+                head = ["#!" + job.shell] + [f"export {n}=1" for n in sorted((set(PROXY_VARS) | set(job.names)) & used)
+                                             if _is_name(n)]
+                self._prelude.append(len(head))
+                p = os.path.join(self._dir, f"{k}.sh")
+                with open(p, "w", encoding="utf-8", errors="surrogateescape") as f:
+                    f.write("\n".join(head) + "\n" + job.text + ("" if job.text.endswith("\n") else "\n"))
+                paths.append(f"{k}.sh")
+            cmd = [self.binary, "--norc", "--format=json1", "--severity=style",
+                   "--exclude=" + ",".join(str(c) for c in EXCLUDED), *paths]
             self._proc = subprocess.Popen(cmd, cwd=self._dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as e:
             self.error = f"could not run {self.binary}: {e.strerror or e}"
@@ -141,7 +158,15 @@ class Batch:
 
     def _cleanup(self) -> None:
         if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            for name in os.listdir(self._dir):
+                try:
+                    os.unlink(os.path.join(self._dir, name))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(self._dir)
+            except OSError:
+                pass
             self._dir = None
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 
 RULES: tuple[str, ...] = (
+    # ShellCheck on RUN scripts: first, so that its process starts before the other rules are loaded
+    "shellcheck",
     # parser diagnostics (imgopt's own ids; IMG002 is reported as DL3061, IMG007 as DL3024)
     "img001", "img003", "img004", "img005", "img006", "img008",
     # hadolint 2.15.1, same ids and default severities
@@ -24,8 +26,6 @@ RULES: tuple[str, ...] = (
     "dl3050", "dl3051", "dl3052", "dl3053", "dl3054", "dl3055", "dl3056", "dl3057", "dl3058", "dl3059",
     "dl3060", "dl3061", "dl3062", "dl3063", "dl3064", "dl3065", "dl3066", "dl3067",
     "dl4000", "dl4001", "dl4003", "dl4004", "dl4005", "dl4006",
-    # ShellCheck on RUN scripts
-    "shellcheck",
     # cold start: what makes images big and slow to pull
     "img101", "img102", "img103", "img104", "img105", "img106", "img107", "img108", "img109", "img110",
     "img111",
@@ -34,7 +34,14 @@ RULES: tuple[str, ...] = (
 
 def load(names: tuple[str, ...] = RULES) -> list:
     """The rule objects, in registry order."""
-    return [importlib.import_module(f"{__name__}.{n}").RULE for n in names]
+    return list(iter_rules(names))
+
+
+def iter_rules(names: tuple[str, ...] = RULES):
+    """The rule objects, each imported when it is reached (so a caller can start one's work while
+    the others load)."""
+    for n in names:
+        yield importlib.import_module(f"{__name__}.{n}").RULE
 
 
 def load_one(rule_id: str):

@@ -12,6 +12,8 @@ from imgopt.lint.rule import Rule
 
 @dataclass(frozen=True)
 class Cache:
+    """A package manager cache: where it is and how to avoid it."""
+
     name: str
     paths: tuple[str, ...]  # where the cache is (rm of these or a cache/tmpfs mount over them is the fix)
     fix: str  # what to write instead

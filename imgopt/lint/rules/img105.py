@@ -13,6 +13,8 @@ from imgopt.lint.rule import Rule
 
 @dataclass
 class Added:
+    """Something an instruction put into the image."""
+
     path: str  # absolute path in the image (a file or a directory tree)
     ins: object  # the instruction that added it
     what: str  # "COPY app/" / "apt-get update"...

@@ -531,7 +531,7 @@ class _Parser:
             exec_form=_parse_json_array(args) if keyword in JSON_INSTRUCTIONS else None,
             heredocs=[], start_line=line_no, end_line=end,
             stage_index=stage.index if stage else None, stage_name=stage.name if stage else None,
-            original=logical.strip(), known=known, column=column, lines=list(self._phys))
+            original=logical.strip(), known=known, column=column, lines=[] if nested else list(self._phys))
         if keyword == "ONBUILD" and args and not nested:
             instr.trigger = self._instruction(args, line_no, end, nested=True)
             if stage is None:

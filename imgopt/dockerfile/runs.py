@@ -45,9 +45,9 @@ def script_text(df: Dockerfile, ins: Instruction) -> tuple[str, list[int]]:
             body = doc.content
             n = max(1, body.count("\n"))
             return body, [doc.start_line + k for k in range(n)]
-    lines = ins.lines or [ins.start_line]
-    if ins.trigger is not None or not df.lines or lines[-1] > len(df.lines):
-        return ins.args, [ins.start_line]  # ONBUILD RUN: the trigger's text
+    lines = ins.lines
+    if not lines or not df.lines or lines[-1] > len(df.lines):
+        return ins.args, [ins.start_line]  # an ONBUILD trigger (no lines of its own): its text
     cont = re.compile(re.escape(df.escape) + r"[ \t]*$")
     pieces = [cont.sub("", df.lines[n - 1]) for n in lines]
     # blank the keyword and flags (they may run over several lines)

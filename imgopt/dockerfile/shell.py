@@ -87,22 +87,22 @@ class Word:
 
 
 def _expand_param(name: str, op: str, arg: str, env: Mapping[str, str | None]) -> str | None:
+    """``${name<op>arg}`` with ``env``; None when unknown (a name missing from ``env`` may be set by the
+    base image, so even ``${X:-default}`` is unknown then)."""
     val = env.get(name)
-    known = name in env and val is not None
+    if val is None:
+        return None
+    literal_arg = arg if "$" not in arg else None
     if op == "":
-        return val if known else None
+        return val
     if op in (":-", ":="):
-        return val if known and val else (arg if "$" not in arg else None)
+        return val or literal_arg
     if op in ("-", "="):
-        return val if name in env and val is not None else (arg if "$" not in arg else None)
+        return val
     if op == ":+":
-        if not known:
-            return None
-        return (arg if "$" not in arg else None) if val else ""
+        return literal_arg if val else ""
     if op == "+":
-        if name not in env:
-            return None
-        return arg if "$" not in arg else None
+        return literal_arg
     return None
 
 
@@ -350,6 +350,7 @@ class _Reader:
                     if w.value == "esac" and self.case_depth:
                         self.case_depth -= 1
                     if w.value == "time" and self._peek_word() == "-p":
+                        self._blanks()
                         self._word()
                     return w.value
                 if not assigns and not redirs and not w.quoted and w.value in ("for", "select"):

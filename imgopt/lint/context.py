@@ -63,9 +63,11 @@ class Context:
 
     def commands(self, ins: Instruction, *, hadolint: bool = False) -> list[Command]:
         """The simple commands of a RUN.  ``hadolint=True``: only those hadolint sees (not the
-        ones inside ``sh -c '...'`` or behind wrappers such as ``env`` and ``sudo``)."""
+        ones inside ``sh -c '...'`` or behind wrappers such as ``env`` and ``sudo``, nor bare
+        assignments and redirections)."""
         cmds = self.script(ins).commands
-        return [c for c in cmds if not c.synthetic] if hadolint else cmds
+        # hadolint (ShellCheck's getCommand) sees simple commands with a word: not bare assignments
+        return [c for c in cmds if not c.synthetic and c.words] if hadolint else cmds
 
     def shell_of(self, ins: Instruction) -> list[str] | None:
         """The SHELL in effect for ``ins`` (None: the default /bin/sh -c)."""

@@ -18,7 +18,9 @@ unexpected or fails late."""
     bad = """FROM golang:1.22 AS build
 FROM alpine:3.19
 COPY --from=biuld /app /app"""
-    good = """COPY --from=build /app /app"""
+    good = """FROM golang:1.22 AS build
+FROM alpine:3.19
+COPY --from=build /app /app"""
     hadolint = """Stage names are compared without case, as BuildKit does (hadolint flags `AS Build` +
 `--from=build`), and a value with `/` (an image such as `--from=docker/buildx-bin`, which cannot
 be a stage name) is not flagged; values with ARGs are expanded first."""

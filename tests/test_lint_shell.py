@@ -175,3 +175,18 @@ def test_scopes_follow_buildkit():
     assert env_e["V"] == "1"  # a bare ARG takes the global default
     assert run2["E"] == "1-x" and "V" in run2  # ENV (and ARGs) inherited from the parent stage
     assert "E" not in run3 and "V" not in run3  # another stage sees neither
+
+
+def test_buildkit_flags_healthcheck_shell():
+    df = parse_dockerfile("FROM --platform=$BUILDPLATFORM golang:1.22 AS b\n"
+                          "COPY --link --chmod=0755 --chown=app:app --exclude=*.md --from=b /out /usr/bin/\n"
+                          "HEALTHCHECK --interval=5s --timeout=2s CMD curl -f http://localhost/ || exit 1\n"
+                          'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
+                          "RUN --mount=type=secret,id=tok --network=none --security=insecure make\n")
+    frm, copy, hc, shell, run = df.instructions
+    assert df.stages[0].platform == "$BUILDPLATFORM" and df.stages[0].name == "b"
+    assert (copy.flag("link"), copy.flag("chmod"), copy.flag("exclude"), copy.flag("from")) == ("", "0755", "*.md", "b")
+    assert copy.words == ["/out", "/usr/bin/"]
+    assert hc.flags == ["--interval=5s", "--timeout=2s"] and hc.args.startswith("CMD curl")
+    assert shell.exec_form == ["/bin/bash", "-o", "pipefail", "-c"]
+    assert run.flag_values("mount") == ["type=secret,id=tok"] and run.flag("network") == "none"

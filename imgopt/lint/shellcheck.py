@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 
 EXCLUDED = (2187, 1090, 1091, 2154)
@@ -98,7 +97,7 @@ class Batch:
     binary: str
     jobs: list[Job] = field(default_factory=list)
     _dir: str | None = None
-    _proc: subprocess.Popen | None = None
+    _proc: object = None  # subprocess.Popen (imported only when there is a script to check)
     _prelude: list[int] = field(default_factory=list)
     error: str = ""
 
@@ -119,6 +118,8 @@ class Batch:
                 with open(p, "w", encoding="utf-8", errors="surrogateescape") as f:
                     f.write("\n".join(head) + "\n" + job.text + ("" if job.text.endswith("\n") else "\n"))
                 paths.append(f"{k}.sh")
+            import subprocess
+
             cmd = [self.binary, "--norc", "--format=json1", "--severity=style",
                    "--exclude=" + ",".join(str(c) for c in EXCLUDED), *paths]
             self._proc = subprocess.Popen(cmd, cwd=self._dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

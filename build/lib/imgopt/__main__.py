@@ -1,0 +1,3 @@
+from imgopt.entry import main
+
+main()

@@ -1,0 +1,456 @@
+"""dive-compatible efficiency figures, computed exactly as dive 0.13.1 does.
+
+dive (github.com/wagoodman/dive, v0.13.1) walks each layer's own path tree;
+for every leaf path it adds the entry's tar-header size to that path's
+cumulative size and keeps the smallest size seen.  Then::
+
+    efficiencyScore   = sum(min) / sum(cumulative)          over all paths
+    wastedBytes       = sum(cumulative) over paths seen >= 2 times  (all copies, dive #684)
+    userWastedPercent = wastedBytes / sum(layer sizes of layers 1..n)   (a ratio)
+
+Quirks reproduced on purpose (see docs/waste.md for why imgopt's *exact*
+figure differs): opaque markers (``.wh..wh..opq``) are ignored; a whiteout is
+a node of the path it deletes, sized 0 for a file and the whole lower subtree
+for a directory; a whiteout of a path that never existed takes 1 byte off
+sum(min) and stops that layer's walk; hardlinks count 0 bytes; layer sizes are
+sums of tar-header sizes; ties in the file list follow Go's pdqsort; a layer
+that ``docker save`` stored as a symlink to an identical layer's tar is read
+as an empty layer (dive reads the link entry's empty body).
+
+The differential test (tests/test_dive_compat.py) runs the real dive on the
+same archives and asserts equal numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+WH = ".wh."
+WHWH = ".wh..wh.."
+
+
+class _Node:
+    __slots__ = ("name", "parent", "children", "size", "isdir")
+
+    def __init__(self, name: str, parent: "_Node | None", size: int = 0, isdir: bool = False):
+        self.name, self.parent = name, parent
+        self.children: dict[str, _Node] = {}
+        self.size, self.isdir = size, isdir
+
+    def path(self) -> str:
+        names = []
+        cur: _Node | None = self
+        while cur is not None and cur.parent is not None:
+            n = cur.name
+            if cur is self and n.startswith(WH):
+                n = n[len(WH):]
+            names.append(n)
+            cur = cur.parent
+        return ("/" + "/".join(reversed(names))).replace("//", "/")
+
+    def is_whiteout(self) -> bool:
+        return self.name.startswith(WH)
+
+    def visit_child_first(self, visitor, evaluator, root) -> None:
+        for k in sorted(self.children, key=_bytes_key):
+            self.children[k].visit_child_first(visitor, evaluator, root)
+        if self is root:
+            return
+        if evaluator is None or evaluator(self):
+            visitor(self)
+
+    def copy(self, parent: "_Node | None") -> "_Node":
+        n = _Node(self.name, parent, self.size, self.isdir)
+        n.children = {k: c.copy(n) for k, c in self.children.items()}
+        return n
+
+
+def _bytes_key(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+class _Tree:
+    def __init__(self) -> None:
+        self.root = _Node("", None)
+        self.file_size = 0
+
+    def add_path(self, p: str, size: int, isdir: bool) -> None:
+        names = p.strip("/").split("/")
+        node = self.root
+        last = len(names) - 1
+        for idx, name in enumerate(names):
+            if name == "":
+                continue
+            child = node.children.get(name)
+            if child is None:
+                if name.startswith(WHWH):  # opaque markers (and .wh..wh.*) never enter the tree
+                    return
+                child = _Node(name, node)  # intermediate: empty FileInfo (size 0, not a dir)
+                node.children[name] = child
+            node = child
+            if idx == last:
+                node.size, node.isdir = size, isdir
+
+    def get_node(self, p: str) -> "_Node | None":
+        node = self.root
+        for name in p.strip("/").split("/"):
+            if name == "":
+                continue
+            node = node.children.get(name)  # type: ignore[assignment]
+            if node is None:
+                return None
+        return node
+
+    def remove_path(self, p: str) -> None:
+        n = self.get_node(p)
+        if n is not None and n is not self.root and n.parent is not None:
+            del n.parent.children[n.name]
+
+    def visit(self, visitor, evaluator=None) -> None:
+        self.root.visit_child_first(visitor, evaluator, self.root)
+
+    def copy(self) -> "_Tree":
+        t = _Tree()
+        t.root = self.root.copy(None)
+        return t
+
+    def stack(self, upper: "_Tree") -> None:
+        def graft(node: _Node) -> None:
+            if node.is_whiteout():
+                self.remove_path(node.path())
+            else:
+                self.add_path(node.path(), node.size, node.isdir)
+
+        upper.visit(graft)
+
+
+@dataclass
+class DiveFile:
+    count: int
+    size_bytes: int  # cumulative: every copy, the kept one included
+    path: str
+
+
+@dataclass
+class DiveCompat:
+    """dive 0.13.1's numbers for an image (units: bytes; ratios 0..1)."""
+
+    efficiency: float
+    size_bytes: int
+    user_size_bytes: int
+    wasted_bytes: int
+    user_wasted_percent: float | None  # a ratio like dive's; None where dive gets NaN/Inf
+    layer_sizes: list[int]
+    files: list[DiveFile] = field(default_factory=list)
+
+
+def build_trees(layers: list[list[tuple[str, int, bool]]]) -> list[_Tree]:
+    """dive's per-layer trees from (path, tar header size, is dir) in tar order."""
+    trees = []
+    for entries in layers:
+        t = _Tree()
+        for p, size, isdir in entries:
+            t.file_size += size
+            t.add_path(p, size, isdir)
+        trees.append(t)
+    return trees
+
+
+def _walk_leaves(root: _Node):
+    """(node, dive path) of every leaf, children before parents, names in byte order.
+
+    Same order as dive's VisitDepthChildFirst with an is-leaf evaluator, with
+    the path built on the way down instead of re-walking parent links.
+    """
+    stack: list[tuple[_Node, str, bool]] = [(root, "", False)]
+    while stack:
+        node, prefix, expanded = stack.pop()
+        if node.children:
+            if not expanded:
+                stack.append((node, prefix, True))
+                for k in sorted(node.children, key=_bytes_key, reverse=True):
+                    stack.append((node.children[k], f"{prefix}/{k}", False))
+            continue
+        if node is root:
+            continue
+        name = node.name
+        if name.startswith(WH):
+            yield node, prefix[: len(prefix) - len(name)] + name[len(WH):]
+        else:
+            yield node, prefix
+
+
+def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
+    trees = build_trees(layers)
+    emap: dict[str, list] = {}  # path -> [nodes, cum, min]
+    inefficient: list[tuple[str, list]] = []
+    # the stacked lower layers are only consulted to size whiteouts
+    has_whiteouts = any(p.rsplit("/", 1)[-1].startswith(WH) for entries in layers for p, _, _ in entries)
+    first_ref = trees[0].copy() if trees and has_whiteouts else None
+    stacked = None
+    if trees and has_whiteouts:
+        stacked = trees[0].copy()
+        stacked.stack(trees[0])
+    for idx, tree in enumerate(trees):
+        ref = first_ref if idx == 0 else stacked
+        for node, p in _walk_leaves(tree.root):
+            d = emap.get(p)
+            if d is None:
+                d = emap[p] = [0, 0, -1]
+            if node.name.startswith(WH):
+                size = 0
+                prev = ref.get_node(p) if ref is not None else None
+                if prev is None:
+                    break  # dive logs the error and skips the rest of this layer's walk
+                if prev.isdir:
+                    acc = [0]
+
+                    def sizer(n: _Node) -> None:
+                        acc[0] += n.size
+
+                    prev.visit_child_first(sizer, None, None)
+                    size = acc[0]
+            else:
+                size = node.size
+            d[1] += size
+            if d[2] < 0 or size < d[2]:
+                d[2] = size
+            d[0] += 1
+            if d[0] == 2:
+                inefficient.append((p, d))
+        if idx >= 1 and stacked is not None:
+            stacked.stack(tree)
+    min_sum = sum(d[2] for d in emap.values())
+    cum_sum = sum(d[1] for d in emap.values())
+    score = 1.0 if cum_sum == 0 else float(min_sum) / float(cum_sum)
+    go_sort(inefficient, lambda a, b: a[1][1] < b[1][1])
+    sizes = [t.file_size for t in trees]
+    user = sum(sizes[1:])
+    wasted = sum(d[1] for _, d in inefficient)
+    uwp = wasted / user if user else None
+    files = [DiveFile(d[0], d[1], p) for p, d in reversed(inefficient)]
+    return DiveCompat(score, sum(sizes), user, wasted, uwp, sizes, files)
+
+
+def go_sort(a, less):
+    n = len(a)
+    if n <= 1:
+        return
+    L = lambda i, j: less(a[i], a[j])
+
+    def swap(i, j):
+        a[i], a[j] = a[j], a[i]
+
+    def insertion(lo, hi):
+        for i in range(lo + 1, hi):
+            j = i
+            while j > lo and L(j, j - 1):
+                swap(j, j - 1)
+                j -= 1
+
+    def sift_down(lo, hi, first):
+        root = lo
+        while True:
+            child = 2 * root + 1
+            if child >= hi:
+                return
+            if child + 1 < hi and L(first + child, first + child + 1):
+                child += 1
+            if not L(first + root, first + child):
+                return
+            swap(first + root, first + child)
+            root = child
+
+    def heap_sort(lo_, hi_):
+        first, lo, hi = lo_, 0, hi_ - lo_
+        for i in range((hi - 1) // 2, -1, -1):
+            sift_down(i, hi, first)
+        for i in range(hi - 1, -1, -1):
+            swap(first, first + i)
+            sift_down(lo, i, first)
+
+    def order2(x, y, sw):
+        if L(y, x):
+            sw[0] += 1
+            return y, x
+        return x, y
+
+    def median(x, y, z, sw):
+        x, y = order2(x, y, sw)
+        y, z = order2(y, z, sw)
+        x, y = order2(x, y, sw)
+        return y
+
+    def choose_pivot(lo, hi):
+        l = hi - lo
+        sw = [0]
+        i, j, k = lo + l // 4 * 1, lo + l // 4 * 2, lo + l // 4 * 3
+        if l >= 8:
+            if l >= 50:
+                i = median(i - 1, i, i + 1, sw)
+                j = median(j - 1, j, j + 1, sw)
+                k = median(k - 1, k, k + 1, sw)
+            j = median(i, j, k, sw)
+        if sw[0] == 0:
+            return j, 1  # increasing
+        if sw[0] == 12:
+            return j, 2  # decreasing
+        return j, 0
+
+    def reverse_range(lo, hi):
+        i, j = lo, hi - 1
+        while i < j:
+            swap(i, j)
+            i += 1
+            j -= 1
+
+    def partial_insertion(lo, hi):
+        i = lo + 1
+        for _ in range(5):
+            while i < hi and not L(i, i - 1):
+                i += 1
+            if i == hi:
+                return True
+            if hi - lo < 50:
+                return False
+            swap(i, i - 1)
+            if i - lo >= 2:
+                j = i - 1
+                while j >= 1:
+                    if not L(j, j - 1):
+                        break
+                    swap(j, j - 1)
+                    j -= 1
+            if hi - i >= 2:
+                j = i + 1
+                while j < hi:
+                    if not L(j, j - 1):
+                        break
+                    swap(j, j - 1)
+                    j += 1
+        return False
+
+    def partition_equal(lo, hi, pivot):
+        swap(lo, pivot)
+        i, j = lo + 1, hi - 1
+        while True:
+            while i <= j and not L(lo, i):
+                i += 1
+            while i <= j and L(lo, j):
+                j -= 1
+            if i > j:
+                break
+            swap(i, j)
+            i += 1
+            j -= 1
+        return i
+
+    def partition(lo, hi, pivot):
+        swap(lo, pivot)
+        i, j = lo + 1, hi - 1
+        while i <= j and L(i, lo):
+            i += 1
+        while i <= j and not L(j, lo):
+            j -= 1
+        if i > j:
+            swap(j, lo)
+            return j, True
+        swap(i, j)
+        i += 1
+        j -= 1
+        while True:
+            while i <= j and L(i, lo):
+                i += 1
+            while i <= j and not L(j, lo):
+                j -= 1
+            if i > j:
+                break
+            swap(i, j)
+            i += 1
+            j -= 1
+        swap(j, lo)
+        return j, False
+
+    M64 = (1 << 64) - 1
+
+    def break_patterns(lo, hi):
+        length = hi - lo
+        if length >= 8:
+            r = [length]
+
+            def nxt():
+                x = r[0]
+                x ^= (x << 13) & M64
+                x ^= x >> 7
+                x ^= (x << 17) & M64
+                r[0] = x
+                return x
+            modulus = 1 << length.bit_length()
+            idx = lo + (length // 4) * 2 - 1
+            while idx <= lo + (length // 4) * 2 + 1:
+                other = nxt() & (modulus - 1)
+                if other >= length:
+                    other -= length
+                swap(idx, lo + other)
+                idx += 1
+
+    def pdq(lo, hi, limit):
+        was_balanced, was_partitioned = True, True
+        while True:
+            length = hi - lo
+            if length <= 12:
+                insertion(lo, hi)
+                return
+            if limit == 0:
+                heap_sort(lo, hi)
+                return
+            if not was_balanced:
+                break_patterns(lo, hi)
+                limit -= 1
+            pivot, hint = choose_pivot(lo, hi)
+            if hint == 2:
+                reverse_range(lo, hi)
+                pivot = (hi - 1) - (pivot - lo)
+                hint = 1
+            if was_balanced and was_partitioned and hint == 1:
+                if partial_insertion(lo, hi):
+                    return
+            if lo > 0 and not L(lo - 1, pivot):
+                lo = partition_equal(lo, hi, pivot)
+                continue
+            mid, already = partition(lo, hi, pivot)
+            was_partitioned = already
+            left, right = mid - lo, hi - mid
+            bal = length // 8
+            if left < right:
+                was_balanced = left >= bal
+                pdq(lo, mid, limit)
+                lo = mid + 1
+            else:
+                was_balanced = right >= bal
+                pdq(mid + 1, hi, limit)
+                hi = mid
+
+    pdq(0, n, n.bit_length())
+
+
+def go_float(f):
+    """encoding/json float64 formatting (Go): shortest round-trip digits; 'f' notation unless
+    abs < 1e-6 or abs >= 1e21 ('e' notation, with e-07 cleaned to e-7). NaN/Inf are errors."""
+    from decimal import Decimal
+    if f != f or f in (float("inf"), float("-inf")):
+        raise ValueError("json: unsupported value")
+    a = abs(f)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        s = repr(f)
+        if "e" not in s:
+            s = "%e" % f  # not reached for shortest repr in this range
+        s = re.sub(r"e-0(\d)$", r"e-\1", s)
+        return s
+    s = format(Decimal(repr(f)), "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+

@@ -1,0 +1,48 @@
+"""Atomic output: write to a temporary file beside the destination, rename on success.
+
+Every file imgopt writes (reports, profiles, archives) goes through
+:class:`atomic_file`, so a failed or interrupted run leaves nothing half
+written.  Standard library only: commands that import nothing heavy (lint)
+use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from imgopt.errors import BadInput
+
+
+class atomic_file:
+    """``with atomic_file(dest) as tmp:`` write tmp; renamed to dest on success."""
+
+    def __init__(self, dest: str):
+        self.dest = os.path.abspath(dest)
+        parent = os.path.dirname(self.dest)
+        if not os.path.isdir(parent):
+            raise BadInput(dest, f"directory {parent} does not exist")
+        if os.path.isdir(self.dest):
+            raise BadInput(dest, "is a directory")
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.dest)}.", suffix=".part", dir=parent)
+        os.close(fd)
+
+    def __enter__(self) -> str:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.dest)
+        else:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` (UTF-8; undecodable surrogates escaped) to ``path`` atomically."""
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)

@@ -1,0 +1,110 @@
+"""The one output layer: every command's typed result, rendered in the format asked for.
+
+A command builds a typed result (a dataclass with ``to_json()``) and hands it
+to :func:`render` with the result's *kind* and the ``--format`` the user
+chose.  Which function renders which (kind, format) is one table,
+:data:`FORMATTERS`, of ``"module:function"`` strings imported only when used,
+so a command pays only for the formatter it prints with (``imgopt lint``
+must not import the image stack to print SARIF).
+
+A renderer is ``fn(result, options: RenderOptions) -> str`` and lives in a
+small module of this package, one per format (``imgopt/formats/sarif.py``),
+or one per kind for the long human formats (``imgopt/formats/text/<kind>.py``).
+
+To add a format: write the module, add one line per kind it serves to
+:data:`FORMATTERS`; the CLI's ``--format`` choices come from :func:`choices`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+
+class Format(str, Enum):
+    """Every output format imgopt knows (not every kind has every format)."""
+
+    TEXT = "text"
+    TTY = "tty"
+    JSON = "json"
+    JSONL = "jsonl"
+    MARKDOWN = "markdown"
+    HTML = "html"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    CHECKSTYLE = "checkstyle"
+    GNU = "gnu"
+    CODECLIMATE = "codeclimate"
+    GITHUB = "github"
+
+
+@dataclass
+class RenderOptions:
+    """What a renderer may need beyond the result (each ignores what it does not use)."""
+
+    color: bool = False  # ANSI colour (text/tty on a terminal, unless --no-color)
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific switches (e.g. details, timeline)
+
+
+Renderer = Callable[[Any, RenderOptions], str]
+
+# kind -> format -> "module:function".  Kinds are the result types of the commands.
+FORMATTERS: dict[str, dict[str, str]] = {
+    # filled in by each command's move onto the output layer, e.g.
+    # "analysis": {"text": "imgopt.formats.text.analysis:render", "json": "imgopt.formats.json:render", ...},
+    "lint": {  # imgopt lint (findings protocol: imgopt/formats/findings.py)
+        "tty": "imgopt.formats.tty:render_findings",
+        "json": "imgopt.formats.json:render",
+        "sarif": "imgopt.formats.sarif:render_findings",
+        "checkstyle": "imgopt.formats.checkstyle:render_findings",
+        "junit": "imgopt.formats.junit:render_findings",
+        "gnu": "imgopt.formats.gnu:render_findings",
+        "codeclimate": "imgopt.formats.codeclimate:render_findings",
+        "markdown": "imgopt.formats.markdown:render_findings",
+    },
+}
+
+
+def choices(kind: str) -> list[str]:
+    """The formats ``kind`` can be rendered in, in table order (for click.Choice)."""
+    try:
+        return list(FORMATTERS[kind])
+    except KeyError:
+        raise KeyError(f"no formatters registered for result kind {kind!r}") from None
+
+
+def renderer(kind: str, fmt: str | Format) -> Renderer:
+    """The function that renders ``kind`` as ``fmt`` (imported on first use)."""
+    fmt = Format(fmt).value
+    try:
+        target = FORMATTERS[kind][fmt]
+    except KeyError:
+        have = ", ".join(FORMATTERS.get(kind, {})) or "none"
+        from imgopt.errors import BadInput
+
+        raise BadInput(f"--format {fmt}", f"not available for {kind} (available: {have})") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def render(kind: str, fmt: str | Format, result: Any, options: RenderOptions | None = None) -> str:
+    """``result`` as text in format ``fmt``; always ends with a newline."""
+    text = renderer(kind, fmt)(result, options or RenderOptions())
+    return text if text.endswith("\n") else text + "\n"
+
+
+def emit(text: str, output: str | None = None) -> None:
+    """Write rendered text to ``output`` atomically, or to standard output when None (or '-')."""
+    if output and output != "-":
+        from imgopt.atomic import write_text
+
+        write_text(output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+__all__ = ["Format", "RenderOptions", "FORMATTERS", "choices", "renderer", "render", "emit"]

@@ -1,0 +1,300 @@
+"""The merged filesystem of an image, built layer by layer from tar streams.
+
+Semantics follow the Docker engine's overlay2 driver (checked against it in
+tests/test_filetree_docker.py):
+
+* ``.wh.NAME`` removes whatever is at ``NAME`` (and below) at that point;
+* ``DIR/.wh..wh..opq`` hides the children of ``DIR`` that came from lower
+  layers; children the same layer adds stay, whatever their tar order;
+* an entry replaces what is at its path; a directory over a directory only
+  updates metadata; anything over a directory replaces the whole subtree;
+* a non-directory in the way of a deeper entry is replaced by a directory;
+* a hardlink takes the content (size, hash) of its target.
+
+The tree holds metadata only (no file content), so memory grows with the
+number of paths, not with bytes.  Every byte that a layer stores but the final
+filesystem cannot see is recorded as a :class:`Hidden` event, which is what
+the exact waste figure sums.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from imgopt.image.tarstream import Entry, Kind
+
+
+class Reason(str, enum.Enum):
+    OVERWRITTEN = "overwritten"  # a later entry at the same path replaced it
+    DELETED = "deleted"  # a whiteout removed it
+    OPAQUE = "opaque"  # an opaque directory hid it
+    REPLACED_BY_DIR = "replaced"  # a file became a directory or a directory a file
+
+
+class Node:
+    """One path of the merged tree.  Directories have ``children``."""
+
+    __slots__ = ("name", "kind", "size", "mode", "uid", "gid", "mtime", "linkname", "layer", "added",
+                 "digest", "children", "xattrs", "devmajor", "devminor", "src", "uname", "gname")
+
+    def __init__(self, name: str, kind: Kind, layer: int):
+        self.name = name
+        self.kind = kind
+        self.size = 0
+        self.mode = 0o755 if kind is Kind.DIR else 0o644
+        self.uid = self.gid = 0
+        self.mtime = 0
+        self.linkname = ""
+        self.layer = layer  # layer that last wrote this path
+        self.added = layer  # layer that first created it (in this lineage)
+        self.digest: bytes | None = None
+        self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
+        self.xattrs: dict[str, str] | None = None
+        self.devmajor = self.devminor = 0
+        # where a hardlink's bytes are stored: (layer, path) of the file it links to
+        self.src: tuple[int, str] | None = None
+        self.uname = self.gname = ""
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind is Kind.DIR
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.kind.value}, {self.size} B, layer {self.layer})"
+
+
+@dataclass(slots=True)
+class Hidden:
+    """Bytes stored in ``origin`` that ``by`` made invisible."""
+
+    path: str
+    origin: int  # layer that stored the bytes
+    by: int  # layer whose entry hid them
+    size: int
+    reason: Reason
+
+
+@dataclass
+class LayerChanges:
+    index: int
+    added: int = 0
+    modified: int = 0
+    removed: int = 0  # paths removed by whiteouts/opaque dirs (files and dirs)
+    entries: int = 0
+    file_bytes: int = 0  # bytes of regular-file content stored in the layer
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FileTree:
+    def __init__(self) -> None:
+        self.root = Node("", Kind.DIR, -1)
+        self.hidden: list[Hidden] = []
+        self.layers: list[LayerChanges] = []
+        self.on_hide: Callable[[Hidden], None] | None = None
+
+    # ----------------------------------------------------------- lookups
+
+    def get(self, path: str) -> Node | None:
+        node = self.root
+        if not path:
+            return node
+        for part in path.split("/"):
+            if node.children is None:
+                return None
+            nxt = node.children.get(part)
+            if nxt is None:
+                return None
+            node = nxt
+        return node
+
+    def walk(self, node: Node | None = None, prefix: str = "") -> Iterator[tuple[str, Node]]:
+        """(path, node) for every node below ``node`` (default: root), sorted, depth first."""
+        start = node or self.root
+        stack: list[tuple[str, Node]] = [(prefix, start)]
+        while stack:
+            p, n = stack.pop()
+            if n is not start:
+                yield p, n
+            if n.children:
+                for name in sorted(n.children, reverse=True):
+                    stack.append((f"{p}/{name}" if p else name, n.children[name]))
+
+    def files(self) -> Iterator[tuple[str, Node]]:
+        for p, n in self.walk():
+            if n.kind in (Kind.FILE, Kind.HARDLINK):
+                yield p, n
+
+    # ----------------------------------------------------------- applying
+
+    def _hide(self, path: str, node: Node, by: int, reason: Reason) -> None:
+        """Record every regular file's bytes under ``node`` as hidden."""
+        stack = [(path, node)]
+        while stack:
+            p, n = stack.pop()
+            if n.kind is Kind.FILE and n.size:
+                h = Hidden(p, n.layer, by, n.size, reason)
+                self.hidden.append(h)
+                if self.on_hide:
+                    self.on_hide(h)
+            if n.children:
+                stack.extend((f"{p}/{k}", c) for k, c in n.children.items())
+
+    def _parent(self, path: str, layer: int) -> tuple[Node, str]:
+        """The directory that will hold ``path``, creating (implicit) parents."""
+        parts = path.split("/")
+        node = self.root
+        walked = ""
+        for part in parts[:-1]:
+            walked = f"{walked}/{part}" if walked else part
+            assert node.children is not None
+            nxt = node.children.get(part)
+            if nxt is None or nxt.children is None:
+                if nxt is not None:  # a file or symlink in the way: displaced
+                    self._hide(walked, nxt, layer, Reason.REPLACED_BY_DIR)
+                nxt = Node(part, Kind.DIR, layer)
+                node.children[part] = nxt
+            node = nxt
+        return node, parts[-1]
+
+    def apply(self, layer: int, entries: Iterable[tuple[Entry, bytes | None]]) -> LayerChanges:
+        """Apply one layer's entries (with optional content digests) in tar order."""
+        ch = LayerChanges(layer)
+        opaque_dirs: list[str] = []
+        for e, digest in entries:
+            ch.entries += 1
+            if e.kind is Kind.FILE:
+                ch.file_bytes += e.size
+            if e.kind is Kind.WHITEOUT:
+                if e.target:
+                    self._whiteout(e.target, layer, ch)
+                continue
+            if e.kind is Kind.OPAQUE:
+                opaque_dirs.append(e.target)
+                # the directory itself exists in this layer
+                self._set(Entry(e.target, Kind.DIR, mode=0o755), None, layer, ch, implicit=True)
+                continue
+            self._set(e, digest, layer, ch)
+        for d in opaque_dirs:  # after the whole layer: same-layer children stay
+            self._opaque(d, layer, ch)
+        self.layers.append(ch)
+        return ch
+
+    def _set(self, e: Entry, digest: bytes | None, layer: int, ch: LayerChanges, implicit: bool = False) -> None:
+        if not e.path:  # the root directory's own metadata
+            if not implicit:
+                self._meta(self.root, e, layer)
+            return
+        parent, name = self._parent(e.path, layer)
+        assert parent.children is not None
+        old = parent.children.get(name)
+        if old is not None and old.is_dir and e.kind is Kind.DIR:
+            if not implicit:
+                self._meta(old, e, layer)
+                old.layer = layer
+                ch.modified += 1
+            return
+        node = Node(name, e.kind, layer)
+        if old is not None:
+            same_kind = not old.is_dir and e.kind is not Kind.DIR
+            self._hide(e.path, old, layer, Reason.OVERWRITTEN if same_kind else Reason.REPLACED_BY_DIR)
+            node.added = old.added
+            ch.modified += 1
+        else:
+            ch.added += 1
+        self._meta(node, e, layer)
+        node.digest = digest
+        if e.kind is Kind.FILE:
+            node.size = e.size
+        elif e.kind is Kind.HARDLINK:
+            target = self.get(e.linkname)
+            if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
+                node.size, node.digest = target.size, target.digest
+                node.src = target.src if target.kind is Kind.HARDLINK else (target.layer, e.linkname)
+        parent.children[name] = node
+
+    @staticmethod
+    def _meta(node: Node, e: Entry, layer: int) -> None:
+        node.mode, node.uid, node.gid, node.mtime = e.mode, e.uid, e.gid, e.mtime
+        node.uname, node.gname = e.uname, e.gname
+        node.linkname = e.linkname
+        node.xattrs = e.xattrs or None
+        node.devmajor, node.devminor = e.devmajor, e.devminor
+
+    def _whiteout(self, target: str, layer: int, ch: LayerChanges) -> None:
+        node = self.get(target)
+        if node is None:
+            ch.problems.append((target, "whiteout of a path that does not exist in lower layers"))
+            return
+        if not target:
+            ch.problems.append(("/", "whiteout of the root directory ignored"))
+            return
+        parent_path, _, name = target.rpartition("/")
+        parent = self.get(parent_path)
+        assert parent is not None and parent.children is not None
+        del parent.children[name]
+        self._hide(target, node, layer, Reason.DELETED)
+        ch.removed += 1 + sum(1 for _ in self.walk(node, target))
+
+    def _opaque(self, path: str, layer: int, ch: LayerChanges) -> None:
+        """Hide everything below ``path`` that lower layers put there."""
+        d = self.get(path)
+        if d is None or d.children is None:
+            return
+        for name, child in list(d.children.items()):
+            cpath = f"{path}/{name}" if path else name
+            if child.is_dir:
+                self._opaque(cpath, layer, ch)
+                if child.layer < layer and not child.children:
+                    del d.children[name]  # a lower directory, now empty
+                    ch.removed += 1
+                elif child.layer < layer:
+                    child.layer = layer  # holds this layer's entries: exists here
+            elif child.layer < layer:
+                del d.children[name]
+                self._hide(cpath, child, layer, Reason.OPAQUE)
+                ch.removed += 1
+
+    # ------------------------------------------------------------- totals
+
+    def visible_bytes(self) -> int:
+        return sum(n.size for _, n in self.walk() if n.kind is Kind.FILE)
+
+    def count(self) -> int:
+        return sum(1 for _ in self.walk())
+
+
+def layer_entries(layer, problems: Callable[[str, str], None] | None = None,
+                  hash_content: bool = False) -> Iterator[tuple[Entry, bytes | None]]:
+    """Stream (Entry, xxh3-128 of the content or None) from a layer.
+
+    The layer's digests are verified when the stream ends.
+    """
+    import xxhash
+
+    from imgopt.image.tarstream import iter_entries
+
+    stream = layer.open_tar()
+    try:
+        for e, _m, reader in iter_entries(stream, layer.subject, problems):
+            digest = None
+            if hash_content and e.kind is Kind.FILE and e.size:
+                h = xxhash.xxh3_128()
+                while chunk := reader.read_member(1 << 20):
+                    h.update(chunk)
+                digest = h.digest()
+            yield e, digest
+        stream.verify()
+    finally:
+        stream.close()
+
+
+def from_image(image, hash_content: bool = False) -> FileTree:
+    """The merged filesystem of ``image`` (every layer read once, verified)."""
+    tree = FileTree()
+    for i, layer in enumerate(image.layers):
+        problems: list[tuple[str, str]] = []
+        ch = tree.apply(i, layer_entries(layer, lambda n, p: problems.append((n, p)), hash_content))
+        ch.problems[:0] = problems
+    return tree

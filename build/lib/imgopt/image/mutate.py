@@ -1,0 +1,124 @@
+"""Image transformations: recompress layers, convert manifest format.
+
+A transformation takes an :class:`Image` and returns a new one; it never
+cares where the image came from.  Re-encoded layers are written to files in
+a private work directory that is removed when the returned image closes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from imgopt.image import mediatypes as mt
+from imgopt.image.codecs import CHUNK, Compression, CompressingWriter
+from imgopt.image.digest import HashingWriter
+from imgopt.image.model import Descriptor, Image, Layer, Manifest, canonical_json, descriptor_for, file_opener
+
+Progress = Callable[[int, int], None]
+
+
+def workdir_for(image: Image, near: str | None = None) -> str:
+    """A private scratch directory (on the destination's filesystem if given)."""
+    base = None
+    if near:
+        parent = os.path.dirname(os.path.abspath(near)) or "."
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            base = parent
+    d = tempfile.mkdtemp(prefix=".imgopt-work-", dir=base)
+    image._closers.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
+def recode_layer(layer: Layer, codec: Compression, level: int | None, workdir: str,
+                 progress: Progress | None = None) -> Layer:
+    """Decompress ``layer`` and compress it again with ``codec``; diffID kept."""
+    fd, path = tempfile.mkstemp(prefix="layer-", dir=workdir)
+    with os.fdopen(fd, "wb") as out:
+        h = HashingWriter(out)
+        w = CompressingWriter(h, codec, level)
+        src = layer.open_tar()
+        try:
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                w.write(chunk)
+                if progress:
+                    progress(len(chunk), 0)
+            src.verify()
+        finally:
+            src.close()
+        w.close()
+    desc = Descriptor(mt.layer_media_type("oci", codec), h.digest, h.size)
+    return Layer(desc, layer.diff_id, file_opener(path), f"{layer.subject} as {codec.value}",
+                 compression=codec, uncompressed_size=w.uncompressed_size)
+
+
+def recompress(image: Image, want: str, level: int | None, workdir: str, *,
+               jobs: int | None = None, progress: Progress | None = None) -> Image:
+    """Re-encode layers.  ``want``: keep | gzip | zstd | none | auto-gzip | zstd-to-gzip.
+
+    ``keep`` returns the image unchanged (layers keep their digests);
+    ``auto-gzip`` gzips only layers that are stored uncompressed;
+    a codec name re-encodes every layer not already in it (or every layer
+    when ``level`` is given, since the level changes the bytes).
+    """
+    if want == "keep":
+        return image
+    if want == "auto-gzip":
+        targets = [(Compression.GZIP if l.compression is Compression.NONE else None) for l in image.layers]
+    elif want == "zstd-to-gzip":
+        targets = [(Compression.GZIP if l.compression is Compression.ZSTD else None) for l in image.layers]
+    else:
+        codec = Compression(want)
+        targets = [codec if (l.compression is not codec or (level is not None and codec is not Compression.NONE))
+                   else None for l in image.layers]
+    if not any(targets):
+        return image
+    jobs = jobs or min(len(image.layers), os.cpu_count() or 1)
+
+    def one(i: int) -> Layer:
+        t = targets[i]
+        layer = image.layers[i]
+        return layer if t is None else recode_layer(layer, t, level if want not in ("auto-gzip", "zstd-to-gzip")
+                                                    else None, workdir, progress)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # codecs release the GIL
+        layers = list(pool.map(one, range(len(image.layers))))
+    fmt = image.manifest.format
+    if fmt == "docker" and any(l.compression is Compression.ZSTD for l in layers):
+        fmt = "oci"  # schema 2 cannot describe zstd layers
+    return convert(image, fmt, layers=layers)
+
+
+def convert(image: Image, fmt: str, *, layers: list[Layer] | None = None) -> Image:
+    """Rewrite the manifest in ``fmt`` (oci | docker), optionally with other
+    layers of the same diffIDs; config bytes are kept.
+
+    Media types follow each layer's sniffed codec, not the old media type.
+    """
+    if image.manifest.format == fmt and layers is None:
+        return image
+    src_layers = layers if layers is not None else image.layers
+    assert [l.diff_id for l in src_layers] == image.config.diff_ids
+    layers = []
+    for l in src_layers:
+        mtype = mt.layer_media_type(fmt, l.compression)
+        if l.descriptor.urls:  # foreign layers stay foreign
+            mtype = l.descriptor.media_type
+        d = Descriptor(mtype, l.digest, l.size, dict(l.descriptor.annotations), None, l.descriptor.urls)
+        nl = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+        layers.append(nl)
+    man = Manifest(
+        media_type=mt.manifest_media_type(fmt),
+        config=descriptor_for(image.config_blob, mt.config_media_type(fmt)),
+        layers=[l.descriptor for l in layers],
+        annotations=dict(image.manifest.annotations),
+    )
+    man.raw = canonical_json(man.to_json())
+    return Image(man, image.config, image.config_blob, layers, image.name, list(image.repo_tags), None,
+                 image._closers)

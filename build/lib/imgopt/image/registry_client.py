@@ -1,0 +1,750 @@
+"""A small client for the OCI Distribution API v2 (the ``docker://`` transport).
+
+What it does, and no more:
+
+* picks the scheme: HTTPS with certificate verification; plain HTTP only for
+  loopback hosts (after HTTPS failed) or with ``insecure`` (which also skips
+  certificate verification);
+* authenticates the way Docker does: anonymous, HTTP Basic, or Bearer tokens
+  from the realm named by ``WWW-Authenticate`` (cached per scope), with
+  credentials from ``~/.docker/config.json`` (``$DOCKER_CONFIG``, or the file
+  named by ``$IMGOPT_AUTH_FILE``): ``auths``, ``credHelpers``, ``credsStore``;
+* streams blobs both ways (never a whole layer in memory), following blob
+  redirects without sending the registry's credentials to another host;
+* retries idempotent requests on 502/503/504 and dropped connections;
+* turns every failure into an :class:`~imgopt.errors.ImgoptError` with a
+  one-line message naming the image.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import ipaddress
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from imgopt import __version__
+from imgopt.errors import BadInput, ImgoptError, NotFound, RegistryError
+from imgopt.image import mediatypes as mt
+from imgopt.image.digest import VerifyingReader
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+MANIFEST_ACCEPT = ", ".join([
+    mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST,
+    # asked for last so that a schema-1-only image gets a clear error, not "unknown"
+    f"{mt.DOCKER_MANIFEST_V1_SIGNED};q=0.1", f"{mt.DOCKER_MANIFEST_V1};q=0.1",
+])
+MAX_MANIFEST = 4 << 20  # distribution's own limit for manifests
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 300.0
+RETRIES = 2  # extra attempts for idempotent requests
+RETRY_STATUS = {502, 503, 504}
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
+USER_AGENT = f"imgopt/{__version__}"
+
+Progress = Callable[[int, int], None]
+
+
+# ------------------------------------------------------------------ hosts
+
+
+def api_host(host: str) -> str:
+    """The host that serves the API: Docker Hub's is not ``docker.io``."""
+    return DOCKER_HUB_API if host in _HUB_ALIASES else host
+
+
+def config_key(host: str) -> str:
+    """The key Docker uses for ``host`` in config.json and credential helpers."""
+    return DOCKER_HUB_CONFIG_KEY if host in _HUB_ALIASES else host
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1, with or without a port."""
+    name = host
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------ credentials
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""  # an OAuth2 refresh token (``docker login`` to some registries)
+    source: str = ""  # where they came from, for messages
+
+    def basic_header(self) -> str:
+        pair = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+
+@dataclass(frozen=True)
+class CredentialLookup:
+    """The credentials found for a host (or None) and a note for error messages."""
+
+    creds: Credentials | None
+    note: str
+
+
+def auth_file() -> str:
+    """``$IMGOPT_AUTH_FILE``, else ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
+    explicit = os.environ.get("IMGOPT_AUTH_FILE")
+    if explicit:
+        return explicit
+    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return os.path.join(folder, "config.json")
+
+
+def _normalize_key(key: str) -> str:
+    """``https://host:5000/v1/`` -> ``host:5000`` (how Docker matches auths keys)."""
+    k = key.strip()
+    for prefix in ("https://", "http://"):
+        if k.startswith(prefix):
+            k = k[len(prefix):]
+    return k.split("/", 1)[0]
+
+
+def _auth_entry(auths: dict, host: str) -> dict | None:
+    """The ``auths`` entry for ``host``, matched the way Docker matches keys."""
+    if not isinstance(auths, dict):
+        return None
+    wanted = _HUB_ALIASES if host in _HUB_ALIASES else {host}
+    for exact in (config_key(host), host):
+        if isinstance(auths.get(exact), dict):
+            return auths[exact]
+    for key, entry in auths.items():
+        if _normalize_key(key) in wanted and isinstance(entry, dict):
+            return entry
+    return None
+
+
+def _from_entry(entry: dict, source: str) -> Credentials | None:
+    """Credentials from an ``auths`` entry: ``auth`` (base64 user:pass) or username/password."""
+    token = entry.get("identitytoken") or ""
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise BadInput(source, "an auths entry has an 'auth' value that is not base64 user:password") from None
+        return Credentials(user, password, token, source)
+    if entry.get("username") or token:
+        return Credentials(entry.get("username") or "", entry.get("password") or "", token, source)
+    return None
+
+
+def _from_helper(name: str, server: str) -> CredentialLookup:
+    """Ask ``docker-credential-NAME get`` for ``server``'s credentials."""
+    exe = f"docker-credential-{name}"
+    try:
+        p = subprocess.run([exe, "get"], input=server.encode(), capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return CredentialLookup(None, f"credential helper {exe} is not installed")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return CredentialLookup(None, f"credential helper {exe} failed: {e}")
+    out = (p.stdout or p.stderr).decode(errors="replace").strip()
+    if p.returncode != 0:
+        if "credentials not found" in out.lower():
+            return CredentialLookup(None, f"{exe} has no credentials for {server}")
+        return CredentialLookup(None, f"credential helper {exe} failed: {out.splitlines()[0][:160] if out else p.returncode}")
+    try:
+        doc = json.loads(p.stdout)
+        user, secret = str(doc.get("Username") or ""), str(doc.get("Secret") or "")
+    except (ValueError, AttributeError):
+        return CredentialLookup(None, f"credential helper {exe} printed no JSON credentials")
+    if user == "<token>":
+        return CredentialLookup(Credentials(identity_token=secret, source=exe), f"identity token from {exe}")
+    return CredentialLookup(Credentials(user, secret, "", exe), f"user {user!r} from {exe}")
+
+
+def lookup_credentials(host: str) -> CredentialLookup:
+    """Credentials for ``host`` the way the Docker CLI finds them.
+
+    ``credHelpers[host]`` first, then ``credsStore``, then the ``auths``
+    entry (also used when the store has nothing for the host).
+    """
+    path = auth_file()
+    try:
+        with open(path, "rb") as f:
+            cfg = json.load(f)
+    except FileNotFoundError:
+        return CredentialLookup(None, f"no credentials for {host}: {path} does not exist")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BadInput(path, f"cannot read registry credentials: {e}") from None
+    if not isinstance(cfg, dict):
+        raise BadInput(path, "is not a Docker config (not a JSON object)")
+    key = config_key(host)
+    helpers = cfg.get("credHelpers") or {}
+    helper = (helpers.get(key) or helpers.get(host)) if isinstance(helpers, dict) else None
+    if helper:
+        return _from_helper(str(helper), key)
+    store_note = ""
+    if cfg.get("credsStore"):
+        found = _from_helper(str(cfg["credsStore"]), key)
+        if found.creds:
+            return found
+        store_note = f"; {found.note}"
+    entry = _auth_entry(cfg.get("auths") or {}, host)
+    creds = _from_entry(entry, path) if entry else None
+    if creds:
+        who = f"user {creds.username!r}" if creds.username else "identity token"
+        return CredentialLookup(creds, f"{who} from {path}")
+    return CredentialLookup(None, f"no credentials for {host} in {path}{store_note}")
+
+
+# ------------------------------------------------------------- challenges
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A parsed ``WWW-Authenticate`` header: ``bearer`` or ``basic`` and its parameters."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def realm(self) -> str:
+        return self.params.get("realm", "")
+
+
+_PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+
+
+def parse_challenge(value: str | None) -> Challenge | None:
+    """``Bearer realm="...",service="...",scope="..."`` -> Challenge (None if unusable)."""
+    if not value:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "basic"):
+        return None
+    params = {}
+    for m in _PARAM_RE.finditer(rest):
+        params[m.group(1).lower()] = m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3)
+    return Challenge(scheme, params)
+
+
+# ----------------------------------------------------------------- errors
+
+
+def registry_message(resp: requests.Response) -> tuple[str, str]:
+    """(code, message) from the registry's ``{"errors": [...]}`` body, or from the raw body."""
+    try:
+        body = resp.content[:65536] if resp.request.method != "HEAD" else b""
+    except (requests.RequestException, OSError):
+        body = b""
+    try:
+        doc = json.loads(body)
+        err = (doc.get("errors") or [{}])[0]
+        code, msg = str(err.get("code") or ""), str(err.get("message") or "")
+        if code or msg:
+            return code, msg
+    except (ValueError, AttributeError, TypeError, IndexError):
+        pass
+    text = body.decode(errors="replace").strip().splitlines()
+    return "", (text[0][:200] if text else "")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason from a requests/urllib3 exception chain."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    for e in _causes(exc):
+        if isinstance(e, socket.gaierror):
+            return f"cannot resolve host name ({e.strerror or e})"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, ConnectionResetError):
+            return "connection reset by peer"
+        if isinstance(e, (TimeoutError, socket.timeout)):
+            return "timed out"
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({e.verify_message or e.reason})"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS error ({e.reason or e})"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (cause, context, urllib3 ``reason``, args)."""
+    stack, seen = [exc], set()
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        nxt = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+        stack.extend(x for x in nxt if isinstance(x, BaseException))
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """True when no connection was made at all (refused, DNS, connect timeout): not worth retrying."""
+    return isinstance(exc, requests.ConnectTimeout) or any(
+        isinstance(e, urllib3.exceptions.NewConnectionError) for e in _causes(exc))
+
+
+def _cert_failure(exc: BaseException) -> bool:
+    return "certificate" in _reason(exc).lower()
+
+
+# ------------------------------------------------------------------ streams
+
+
+class BlobStream(io.RawIOBase):
+    """The raw bytes of a blob response (no content decoding), with progress.
+
+    Reads are full (``read(n)`` returns n bytes until the end), as from a
+    file: tarfile's copy loop, for one, takes a short read for EOF.
+    :meth:`peek` shows the first bytes without consuming them.
+    """
+
+    def __init__(self, resp: requests.Response, subject: str, progress: Progress | None = None, total: int = 0):
+        super().__init__()
+        self._resp = resp
+        self._raw = resp.raw
+        self._raw.decode_content = False
+        self._subject = subject
+        self._progress = progress
+        self._total = total
+        self._head = b""  # peeked bytes not yet consumed
+
+    def readable(self) -> bool:
+        return True
+
+    def _read_raw(self, n: int) -> bytes:
+        try:
+            return self._raw.read(n, decode_content=False)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
+            raise RegistryError(self._subject, f"connection lost while reading a blob: {_reason(e)}") from None
+
+    def peek(self, n: int) -> bytes:
+        """Up to ``n`` first bytes, left in the stream."""
+        while len(self._head) < n:
+            more = self._read_raw(n - len(self._head))
+            if not more:
+                break
+            self._head += more
+        return self._head[:n]
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        view = memoryview(b).cast("B")
+        n = 0
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+        while n < len(view):
+            data = self._read_raw(len(view) - n)
+            if not data:
+                break
+            view[n:n + len(data)] = data
+            n += len(data)
+        if n and self._progress:
+            self._progress(n, self._total)
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._resp.close()
+        super().close()
+
+
+class SizedChunks:
+    """An iterable body of known length, so requests sends Content-Length, not chunked."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int):
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+
+def _no_netrc(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Session auth hook that does nothing, so ~/.netrc never replaces our Authorization."""
+    return r
+
+
+def _new_session() -> requests.Session:
+    s = requests.Session()
+    s.headers["User-Agent"] = USER_AGENT
+    s.auth = _no_netrc
+    # room for every parallel layer stream (-j up to 64) without urllib3 "pool is full" warnings
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+    s.mount("https://", adapter)
+    s.mount("http://", adapter)
+    return s
+
+
+def _add_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` appended, existing query parameters kept."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# ------------------------------------------------------------------ client
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+class RegistryClient:
+    """One repository on one registry, for one image transfer.
+
+    Set up (ping, manifest, config) from one thread; blob streams may then
+    be opened from several (parallel recompression reads layers at once).
+    """
+
+    def __init__(self, host: str, repo: str, *, insecure: bool = False, subject: str | None = None,
+                 push: bool = False, timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)):
+        self.host = host  # as the user wrote it: the config.json key
+        self.api_host = api_host(host)
+        self.repo = repo
+        self.insecure = insecure
+        self.subject = subject or f"docker://{host}/{repo}"
+        self.scope = f"repository:{repo}:{'pull,push' if push else 'pull'}"
+        self.timeout = timeout
+        self._session = _new_session()
+        self._base: str | None = None
+        self._challenge: Challenge | None = None
+        self._lookup: CredentialLookup | None = None
+        self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
+        if insecure:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self._session.close()
+
+    @property
+    def base_url(self) -> str:
+        """``https://host`` or ``http://host``, decided by pinging ``/v2/`` once."""
+        if self._base is None:
+            self._base = self._ping()
+        return self._base
+
+    def _schemes(self) -> list[str]:
+        return ["https", "http"] if self.insecure or is_loopback(self.api_host) else ["https"]
+
+    def _ping(self) -> str:
+        """Find a scheme that answers ``GET /v2/``, and the auth challenge if any."""
+        schemes = self._schemes()
+        first_error: BaseException | None = None
+        for scheme in schemes:
+            base = f"{scheme}://{self.api_host}"
+            try:
+                resp = self._session.get(base + "/v2/", timeout=self.timeout, verify=not self.insecure,
+                                         allow_redirects=False)
+            except requests.RequestException as e:
+                first_error = first_error or e
+                if scheme == "https" and _cert_failure(e) and not self.insecure:
+                    raise RegistryError(self.subject, f"cannot connect to {self.api_host}: {_reason(e)}; "
+                                                      "use --insecure to skip TLS verification") from None
+                continue
+            with resp:
+                return self._check_ping(resp, base)
+        assert first_error is not None
+        raise RegistryError(self.subject, f"cannot connect to {self.api_host}: {_reason(first_error)}")
+
+    def _check_ping(self, resp: requests.Response, base: str) -> str:
+        if resp.status_code == 401:
+            self._challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
+        elif resp.status_code >= 500:
+            _, msg = registry_message(resp)
+            raise RegistryError(self.subject, f"registry error: HTTP {resp.status_code} from {base}/v2/: {msg}")
+        elif resp.status_code != 200:
+            raise RegistryError(self.subject, f"{self.api_host} is not a registry: GET /v2/ answered HTTP "
+                                              f"{resp.status_code}")
+        return base
+
+    def _same_host(self, url: str) -> bool:
+        return urlsplit(url).netloc == urlsplit(self.base_url).netloc
+
+    def _send(self, method: str, url: str, headers: dict[str, str], data: object, stream: bool,
+              what: str) -> requests.Response:
+        """One request; GET and HEAD are retried on 502/503/504 and dropped connections."""
+        attempts = 1 + (RETRIES if method in ("GET", "HEAD") else 0)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                resp = self._session.request(method, url, headers=headers, data=data, stream=stream,
+                                             timeout=self.timeout, verify=not self.insecure, allow_redirects=False)
+            except requests.RequestException as e:
+                where = urlsplit(url).netloc
+                if _is_connect_failure(e):
+                    raise RegistryError(self.subject, f"cannot connect to {where}: {_reason(e)}") from None
+                if last:
+                    raise RegistryError(self.subject, f"connection to {where} failed ({method} {what}): "
+                                                      f"{_reason(e)}") from None
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            if resp.status_code in RETRY_STATUS and not last:
+                resp.close()
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def request(self, method: str, url: str, *, what: str, expect: Iterable[int] = (200,),
+                headers: dict[str, str] | None = None, data: object = None, stream: bool = False,
+                scopes: tuple[str, ...] = ()) -> requests.Response:
+        """Send ``method url`` (a path or an absolute URL) with auth; raise unless the status is expected.
+
+        A 401 is answered once: with a (new) token or Basic credentials, when
+        the body can be sent again.  ``what`` names the object for messages.
+        """
+        if not url.startswith(("http://", "https://")):
+            url = self.base_url + url
+        scopes = (self.scope, *scopes)
+        hdrs = dict(headers or {})
+        sent = self._authorization(scopes) if self._same_host(url) else None
+        if sent:
+            hdrs["Authorization"] = sent
+        resp = self._send(method, url, hdrs, data, stream, what)
+        if resp.status_code == 401 and self._same_host(url) and (data is None or isinstance(data, bytes)):
+            again = self._reauthorize(resp, scopes, sent)
+            if again:
+                resp.close()
+                hdrs["Authorization"] = again
+                resp = self._send(method, url, hdrs, data, stream, what)
+        if resp.status_code in set(expect):
+            return resp
+        try:
+            raise self.error(resp, what, authenticated="Authorization" in hdrs)
+        finally:
+            resp.close()
+
+    # ----------------------------------------------------------------- auth
+
+    def _credentials(self) -> CredentialLookup:
+        if self._lookup is None:
+            self._lookup = lookup_credentials(self.host)
+        return self._lookup
+
+    def _authorization(self, scopes: tuple[str, ...]) -> str | None:
+        """The Authorization header for the current challenge, or None (anonymous)."""
+        ch = self._challenge
+        if ch is None:
+            return None
+        if ch.scheme == "basic":
+            creds = self._credentials().creds
+            return creds.basic_header() if creds and creds.username else None
+        return "Bearer " + self._token(ch, scopes)
+
+    def _reauthorize(self, resp: requests.Response, scopes: tuple[str, ...], sent: str | None) -> str | None:
+        """After a 401: the header to try once more, or None when it would not change anything."""
+        ch = parse_challenge(resp.headers.get("WWW-Authenticate"))
+        if ch is None:
+            return None
+        extra = tuple(s for s in (ch.params.get("scope") or "").split() if s not in scopes)
+        self._challenge = Challenge(ch.scheme, {k: v for k, v in ch.params.items() if k in ("realm", "service")})
+        if ch.scheme == "bearer":
+            self._tokens.pop(self._token_key(self._challenge, scopes + extra), None)
+        again = self._authorization(scopes + extra)
+        return again if again and again != sent else None
+
+    @staticmethod
+    def _token_key(ch: Challenge, scopes: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+        return ch.realm, ch.params.get("service", ""), tuple(sorted(set(scopes)))
+
+    def _token(self, ch: Challenge, scopes: tuple[str, ...]) -> str:
+        """A bearer token for ``scopes``, from the cache or the token server."""
+        key = self._token_key(ch, scopes)
+        cached = self._tokens.get(key)
+        if cached and cached.expires > time.monotonic():
+            return cached.value
+        token, lifetime = self._fetch_token(ch, key[2])
+        self._tokens[key] = _Token(token, time.monotonic() + max(lifetime - 10, 5))
+        return token
+
+    def _fetch_token(self, ch: Challenge, scopes: tuple[str, ...]) -> tuple[str, int]:
+        """Ask the realm for a token: GET with Basic credentials, or POST an identity token."""
+        realm = ch.realm
+        if not realm.startswith(("http://", "https://")):
+            raise RegistryError(self.subject, f"{self.api_host} sent a Bearer challenge without a usable realm")
+        lookup = self._credentials()
+        creds = lookup.creds
+        service = ch.params.get("service", "")
+        try:
+            if creds and creds.identity_token:
+                form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                        "service": service, "scope": " ".join(scopes), "client_id": "imgopt"}
+                resp = self._session.post(realm, data=form, timeout=self.timeout, verify=not self.insecure)
+            else:
+                params = [("service", service)] + [("scope", s) for s in scopes]
+                hdrs = {"Authorization": creds.basic_header()} if creds and creds.username else {}
+                resp = self._session.get(realm, params=params, headers=hdrs, timeout=self.timeout,
+                                         verify=not self.insecure)
+        except requests.RequestException as e:
+            raise RegistryError(self.subject, f"cannot connect to token server {urlsplit(realm).netloc}: "
+                                              f"{_reason(e)}") from None
+        with resp:
+            return self._parse_token(resp, lookup)
+
+    def _parse_token(self, resp: requests.Response, lookup: CredentialLookup) -> tuple[str, int]:
+        if resp.status_code in (401, 403):
+            _, msg = registry_message(resp)
+            raise RegistryError(self.subject, f"unauthorized: the token server refused "
+                                              f"{'the credentials' if lookup.creds else 'anonymous access'}"
+                                              f"{': ' + msg if msg else ''} ({lookup.note})")
+        if resp.status_code != 200:
+            _, msg = registry_message(resp)
+            raise RegistryError(self.subject, f"token server error: HTTP {resp.status_code}{': ' + msg if msg else ''}")
+        try:
+            doc = resp.json()
+            token = doc.get("token") or doc.get("access_token")
+            lifetime = int(doc.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            token, lifetime = None, 0
+        if not token or not isinstance(token, str):
+            raise RegistryError(self.subject, "the token server answered without a token")
+        return token, lifetime
+
+    # --------------------------------------------------------------- errors
+
+    def error(self, resp: requests.Response, what: str, authenticated: bool = False) -> ImgoptError:
+        """The one-line error for a response the caller did not expect."""
+        code, msg = registry_message(resp)
+        status = resp.status_code
+        if status in (401, 403):
+            note = f" ({self._credentials().note})" if self._challenge is not None else ""
+            msg = msg or ("credentials rejected" if authenticated else "authentication required")
+            return RegistryError(self.subject, f"unauthorized: {msg}{note}")
+        if status == 404:
+            detail = f" ({msg})" if msg and msg != f"{what} unknown" else ""
+            return NotFound(self.subject, f"{what} unknown{detail}")
+        if status >= 500:
+            return RegistryError(self.subject, f"registry error: HTTP {status}{': ' + msg if msg else ''}")
+        label = f"{code}: {msg}" if code else msg
+        return RegistryError(self.subject, f"{what} refused: HTTP {status}{': ' + label if label else ''}")
+
+    # ---------------------------------------------------------------- reads
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str, str]:
+        """(bytes, media type from Content-Type, Docker-Content-Digest or "") of a manifest or index."""
+        path = f"/v2/{self.repo}/manifests/{reference}"
+        resp = self.request("GET", path, what="manifest", headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+        with resp:
+            raw = bytearray()
+            try:
+                for chunk in resp.iter_content(65536):
+                    raw += chunk
+                    if len(raw) > MAX_MANIFEST:
+                        break
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                raise RegistryError(self.subject, f"connection lost while reading the manifest: {_reason(e)}") from None
+        if len(raw) > MAX_MANIFEST:
+            raise BadInput(self.subject, f"manifest is larger than {MAX_MANIFEST} bytes")
+        ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
+        return bytes(raw), ctype, resp.headers.get("Docker-Content-Digest", "")
+
+    def open_blob(self, digest: str, progress: Progress | None = None, total: int = 0) -> BlobStream:
+        """A raw stream of a blob, following redirects to blob storage."""
+        url = f"{self.base_url}/v2/{self.repo}/blobs/{digest}"
+        headers = {"Accept-Encoding": "identity"}
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self.request("GET", url, what="blob", expect=(200, *REDIRECTS), headers=headers, stream=True)
+            if resp.status_code == 200:
+                return BlobStream(resp, self.subject, progress, total)
+            location = resp.headers.get("Location", "")
+            resp.close()
+            if not location:
+                break
+            url = urljoin(url, location)
+        raise RegistryError(self.subject, f"blob {digest}: too many or broken redirects")
+
+    def read_blob(self, digest: str, size: int, limit: int = 64 << 20) -> bytes:
+        """A small blob (a config), read whole and verified against digest and size."""
+        if size > limit:
+            raise BadInput(self.subject, f"blob {digest} is implausibly large for a config ({size} bytes)")
+        with VerifyingReader(self.open_blob(digest), digest, size, f"{self.subject} blob {digest[:19]}") as f:
+            return f.read()
+
+    def blob_exists(self, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{self.repo}/blobs/{digest}", what="blob", expect=(200, 404, *REDIRECTS))
+        resp.close()
+        return resp.status_code != 404
+
+    # --------------------------------------------------------------- writes
+
+    def mount_blob(self, digest: str, from_repo: str) -> str | None:
+        """Cross-repository mount: None when mounted, else the upload URL the registry opened instead."""
+        path = f"/v2/{self.repo}/blobs/uploads/?" + urlencode({"mount": digest, "from": from_repo})
+        resp = self.request("POST", path, what="blob upload", expect=(201, 202), data=b"",
+                            scopes=(f"repository:{from_repo}:pull",))
+        resp.close()
+        if resp.status_code == 201:
+            return None
+        return self._location(resp)
+
+    def start_upload(self) -> str:
+        """Open an upload session; returns its absolute URL."""
+        resp = self.request("POST", f"/v2/{self.repo}/blobs/uploads/", what="blob upload", expect=(202,), data=b"")
+        resp.close()
+        return self._location(resp)
+
+    def _location(self, resp: requests.Response) -> str:
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError(self.subject, "the registry opened an upload without a Location")
+        return urljoin(resp.url, location)
+
+    def put_blob(self, upload_url: str, digest: str, size: int, chunks: Iterable[bytes]) -> None:
+        """Finish an upload with one streamed PUT of the whole blob (monolithic)."""
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        resp = self.request("PUT", _add_query(upload_url, digest=digest), what=f"blob {digest[:19]}",
+                            expect=(201, 204), headers=headers, data=SizedChunks(chunks, size))
+        got = resp.headers.get("Docker-Content-Digest")
+        resp.close()
+        if got and got != digest:
+            raise RegistryError(self.subject, f"registry stored blob {digest} as {got}")
+
+    def put_manifest(self, reference: str, raw: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag or digest; returns the registry's Docker-Content-Digest."""
+        resp = self.request("PUT", f"/v2/{self.repo}/manifests/{reference}", what="manifest", expect=(200, 201),
+                            headers={"Content-Type": media_type}, data=raw)
+        resp.close()
+        return resp.headers.get("Docker-Content-Digest", "")
+
+
+__all__ = [
+    "RegistryClient", "Credentials", "CredentialLookup", "Challenge", "BlobStream",
+    "lookup_credentials", "parse_challenge", "auth_file", "api_host", "config_key", "is_loopback",
+]

@@ -1,0 +1,164 @@
+"""``imgopt minify``: a slim image that keeps what the app needs, startup files first.
+
+    scan ─► keep plan ─► layer layout ─► writers (gzip / zstd / eStargz) ─► slim Image
+                ▲                                                          │
+                └──── paths the failing probe looked up ◄── verify ◄───────┘
+
+Library entry points: :func:`plan_and_build` (no verification) and
+:func:`imgopt.minify.verify.minify_verified` (the loop above).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from imgopt import __version__
+from imgopt.analyze.junk import find_junk
+from imgopt.analyze.scan import Scan
+from imgopt.errors import BadInput
+from imgopt.image import mediatypes as mt
+from imgopt.image.codecs import Compression
+from imgopt.image.model import Image, ImageConfig, Layer, Manifest, canonical_json, descriptor_for
+from imgopt.image.tarstream import Kind
+from imgopt.minify.keep import KeepPlan, plan_keep
+from imgopt.minify.layout import LAYOUTS, ContentStore, PlannedLayer, plan_layers, wanted_content
+from imgopt.minify.writer import write_estargz_layer, write_plain_layer
+from imgopt.trace.profile import AccessProfile
+
+CODECS = ("gzip", "zstd", "estargz", "none")
+
+
+@dataclass
+class MinifyOptions:
+    layout: str = "startup-first"
+    codec: str = "gzip"
+    level: int | None = None
+    keep_all: bool = False  # reorder only: nothing removed
+    includes: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    base_layers: int | None = None  # keep-base: how many leading layers are the base
+
+    def check(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise BadInput("--layout", f"unknown layout {self.layout!r} (choose from {', '.join(LAYOUTS)})")
+        if self.codec not in CODECS:
+            raise BadInput("--compress", f"unknown codec {self.codec!r} (choose from {', '.join(CODECS)})")
+        if self.level is not None:
+            Compression("gzip" if self.codec == "estargz" else self.codec).check_level(self.level)
+
+
+@dataclass
+class Removed:
+    path: str  # absolute
+    size: int
+    layer: int
+    junk_class: str | None
+
+
+@dataclass
+class SlimImage:
+    image: Image
+    plan: KeepPlan
+    removed: list[Removed]
+    kept_files: int
+    kept_bytes: int
+    original_files: int
+    original_bytes: int
+
+
+def removed_paths(scan: Scan, plan: KeepPlan) -> list[Removed]:
+    junk = find_junk(scan.tree, scan.image.config.env_dict)
+    out = []
+    for p, node in scan.tree.walk():
+        if p in plan.keep or node.is_dir:
+            continue
+        out.append(Removed("/" + p, node.size if node.kind is Kind.FILE else 0, node.layer, junk.assignment.get(p)))
+    return out
+
+
+def plan_and_build(scan: Scan, profile: AccessProfile | None, opts: MinifyOptions, workdir: str,
+                   extra_includes: list[str] | None = None) -> SlimImage:
+    """Plan the keep set, lay out and write the layers; return the slim image."""
+    opts.check()
+    plan = plan_keep(scan, profile, keep_all=opts.keep_all, includes=opts.includes + (extra_includes or []),
+                     excludes=opts.excludes)
+    store = ContentStore(scan, workdir)
+    planned = plan_layers(scan, plan, opts.layout, store, base_layers=opts.base_layers)
+    kept = [p for p in plan.keep]
+    store.prepare(wanted_content(scan.tree, kept))
+    image = assemble(scan, planned, opts, workdir)
+    files = [(p, n) for p, n in scan.tree.walk() if not n.is_dir]
+    kept_files = [(p, n) for p, n in files if p in plan.keep]
+    return SlimImage(image, plan, removed_paths(scan, plan), len(kept_files),
+                     sum(n.size for _, n in kept_files if n.kind is Kind.FILE), len(files),
+                     sum(n.size for _, n in files if n.kind is Kind.FILE))
+
+
+def _write(pl: PlannedLayer, opts: MinifyOptions, workdir: str, subject: str) -> Layer:
+    if opts.codec == "estargz":
+        return write_estargz_layer(pl.entries, pl.prioritized, opts.level, workdir, subject).layer
+    return write_plain_layer(pl.entries, Compression(opts.codec), opts.level, workdir, subject).layer
+
+
+def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workdir: str) -> Image:
+    src = scan.image
+    layers: list[Layer] = []
+    history: list[dict] = []
+    orig_hist = [h for h in (src.config.raw.get("history") or []) if isinstance(h, dict)]
+    created = src.config.raw.get("created")
+    passthrough = [pl for pl in planned if pl.passthrough is not None]
+    if passthrough:  # keep the base's history entries, up to its last layer
+        seen = 0
+        for h in orig_hist:
+            if seen == len(passthrough):
+                break
+            history.append(h)
+            if not h.get("empty_layer"):
+                seen += 1
+    for i, pl in enumerate(planned):
+        if pl.passthrough is not None:
+            layers.append(pl.passthrough)
+            continue
+        layers.append(_write(pl, opts, workdir, f"slim layer {i}"))
+        h = {"created_by": f"imgopt minify --layout {opts.layout} --compress {opts.codec}: {pl.comment}",
+             "comment": f"imgopt {__version__}"}
+        if created:
+            h = {"created": created, **h}
+        history.append(h)
+    raw = copy.deepcopy(src.config.raw)
+    raw["rootfs"] = {"type": "layers", "diff_ids": [l.diff_id for l in layers]}
+    raw["history"] = history
+    cfg = ImageConfig(raw)
+    blob = cfg.serialize()
+    descs = []
+    for l in layers:
+        d = l.descriptor
+        if d.media_type not in (mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD, mt.OCI_LAYER_TAR):
+            d = descriptor_for(b"", mt.layer_media_type("oci", l.compression))
+            d = type(l.descriptor)(mt.layer_media_type("oci", l.compression), l.digest, l.size,
+                                   dict(l.descriptor.annotations))
+            l = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+        descs.append(d)
+    man = Manifest(mt.OCI_MANIFEST, descriptor_for(blob, mt.OCI_CONFIG), descs, dict(src.manifest.annotations))
+    man.raw = canonical_json(man.to_json())
+    final_layers = []
+    for l, d in zip(layers, descs):
+        if d is not l.descriptor:
+            l = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+        final_layers.append(l)
+    return Image(man, cfg, blob, final_layers, f"{src.name} (slim)", list(src.repo_tags), None, src._closers)
+
+
+def new_workdir(near: str | None = None) -> str:
+    base = None
+    if near:
+        parent = os.path.dirname(os.path.abspath(near))
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            base = parent
+    return tempfile.mkdtemp(prefix=".imgopt-minify-", dir=base)
+
+
+__all__ = ["MinifyOptions", "SlimImage", "plan_and_build", "assemble", "CODECS", "LAYOUTS"]

@@ -1,0 +1,293 @@
+"""Layer layouts for the slim image, and where each kept file's bytes come from.
+
+* ``startup-first`` (default): one layer with the files read before the probe
+  was ready, in first-access order (parents first), then one with the rest.
+* ``keep-base``: the base image's layers byte-identical (hosts that cached
+  them pull only the app part), the app part slimmed and reordered, with
+  whiteouts where the app had deleted or replaced base files.
+* ``original``: the same layer boundaries, each keeping its own kept files.
+* ``single``: one layer, startup files first.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable
+
+from imgopt.analyze.scan import Scan
+from imgopt.errors import BadInput
+from imgopt.image.filetree import FileTree, Node, layer_entries
+from imgopt.image.fs import BoundedFile
+from imgopt.image.model import Layer
+from imgopt.image.tarstream import Kind
+from imgopt.minify.keep import KeepPlan
+from imgopt.minify.writer import OutEntry
+
+LAYOUTS = ("startup-first", "keep-base", "original", "single")
+
+
+@dataclass
+class PlannedLayer:
+    entries: list[OutEntry] = field(default_factory=list)
+    prioritized: int = 0  # leading entries that are startup files (eStargz prefetch)
+    comment: str = ""
+    passthrough: Layer | None = None  # keep this original layer byte for byte
+    history_index: int | None = None  # original layer index whose history to keep (passthrough)
+
+
+class ContentStore:
+    """Opens the bytes of (layer, path) of the original image.
+
+    Layers stored uncompressed on local disk are read in place; others are
+    streamed once more and only the wanted files copied to a scratch dir.
+    """
+
+    def __init__(self, scan: Scan, workdir: str):
+        self.scan = scan
+        self.workdir = workdir
+        self.extracted: dict[tuple[int, str], str] = {}
+
+    def prepare(self, wanted: set[tuple[int, str]]) -> None:
+        by_layer: dict[int, set[str]] = {}
+        for layer, path in wanted:
+            if not self._in_place(layer, path):
+                by_layer.setdefault(layer, set()).add(path)
+        for i, paths in sorted(by_layer.items()):
+            self._extract(i, paths)
+
+    def _in_place(self, layer: int, path: str) -> bool:
+        l = self.scan.image.layers[layer]
+        return l.local is not None and self.scan.content.is_seekable(layer) and (layer, path) in self.scan.content.offsets
+
+    def _extract(self, i: int, paths: set[str]) -> None:
+        from imgopt.image.tarstream import iter_entries
+
+        layer = self.scan.image.layers[i]
+        d = tempfile.mkdtemp(prefix=f"content-{i}-", dir=self.workdir)
+        n = 0
+        stream = layer.open_tar()
+        try:
+            for e, _m, reader in iter_entries(stream, layer.subject):
+                if e.kind is Kind.FILE and e.path in paths:
+                    n += 1
+                    dest = os.path.join(d, str(n))
+                    with open(dest, "wb") as out:
+                        while chunk := reader.read_member(1 << 20):
+                            out.write(chunk)
+                    self.extracted[(i, e.path)] = dest  # the last entry for a path wins, as in the tree
+            stream.verify()
+        finally:
+            stream.close()
+
+    def opener(self, layer: int, path: str) -> Callable[[], BinaryIO]:
+        if (layer, path) in self.extracted:
+            p = self.extracted[(layer, path)]
+            return lambda: open(p, "rb")
+        l = self.scan.image.layers[layer]
+        off, size = self.scan.content.offsets[(layer, path)]
+        assert l.local is not None
+        f, base, _ = l.local
+        return lambda: BoundedFile(f, base + off, size)  # type: ignore[return-value]
+
+
+def source_of(node: Node, path: str) -> tuple[int, str]:
+    """(layer, path) holding a file's bytes (a hardlink's are its target's)."""
+    if node.kind is Kind.HARDLINK and node.src is not None:
+        return node.src
+    return node.layer, path
+
+
+class EntryMaker:
+    """OutEntry objects for kept paths, hardlinks resolved per layer."""
+
+    def __init__(self, tree: FileTree, store: ContentStore):
+        self.tree = tree
+        self.store = store
+
+    def make(self, path: str, in_layer: dict[str, OutEntry]) -> OutEntry | None:
+        node = self.tree.get(path)
+        if node is None:
+            return None
+        e = OutEntry(path, node.kind, node.mode, node.uid, node.gid, node.mtime, 0, node.linkname,
+                     node.uname, node.gname, node.devmajor, node.devminor, node.xattrs)
+        if node.kind is Kind.HARDLINK:
+            target = self.tree.get(node.linkname)
+            same = (target is not None and target.kind is Kind.FILE and node.src == (target.layer, node.linkname)
+                    and node.linkname in in_layer)
+            if not same:  # the target is elsewhere or changed: store the bytes themselves
+                e.kind, e.linkname = Kind.FILE, ""
+        if e.kind is Kind.FILE:
+            e.size = node.size
+            src = source_of(node, path)
+            e.content = self.store.opener(*src)
+        return e
+
+
+def wanted_content(tree: FileTree, paths: list[str]) -> set[tuple[int, str]]:
+    out = set()
+    for p in paths:
+        n = tree.get(p)
+        if n is not None and n.kind in (Kind.FILE, Kind.HARDLINK) and n.size:
+            out.add(source_of(n, p))
+    return out
+
+
+def _with_parents(paths: list[str], keep: dict[str, str] | set[str], emitted: set[str]) -> list[str]:
+    """``paths`` in order, each preceded by its not yet emitted parent directories."""
+    out = []
+    for p in paths:
+        parents = []
+        d = posixpath.dirname(p)
+        while d and d not in emitted:
+            parents.append(d)
+            d = posixpath.dirname(d)
+        for d in reversed(parents):
+            emitted.add(d)
+            out.append(d)
+        if p not in emitted:
+            emitted.add(p)
+            out.append(p)
+    return out
+
+
+def _entries(maker: EntryMaker, order: list[str]) -> list[OutEntry]:
+    """Entries in ``order``, except that a hardlink's target (when in this
+    layer) is moved before the link so the link can stay a link."""
+    members = set(order)
+    in_layer: dict[str, OutEntry] = {}
+    out: list[OutEntry] = []
+
+    def emit(p: str) -> None:
+        if p in in_layer:
+            return
+        node = maker.tree.get(p)
+        if node is not None and node.kind is Kind.HARDLINK and node.linkname in members:
+            d = posixpath.dirname(node.linkname)
+            chain = []
+            while d and d in members and d not in in_layer:
+                chain.append(d)
+                d = posixpath.dirname(d)
+            for d in reversed(chain):
+                emit(d)
+            emit(node.linkname)
+        e = maker.make(p, in_layer)
+        if e is not None:
+            in_layer[p] = e
+            out.append(e)
+
+    for p in order:
+        emit(p)
+    return out
+
+
+def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
+                base_layers: int | None = None) -> list[PlannedLayer]:
+    if layout not in LAYOUTS:
+        raise BadInput("--layout", f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
+    tree = scan.tree
+    all_sorted = [p for p, _ in tree.walk() if p in plan.keep]  # depth-first, sorted: parents first
+    maker = EntryMaker(tree, store)
+    startup = [p for p in plan.startup if p in plan.keep]
+    if layout == "keep-base":
+        return _keep_base(scan, plan, maker, startup, base_layers)
+    if layout == "original":
+        layers = []
+        for i in range(len(scan.image.layers)):
+            own = [p for p in all_sorted if tree.get(p).layer == i]  # type: ignore[union-attr]
+            order = _with_parents(own, plan.keep, set())
+            layers.append(PlannedLayer(_entries(maker, order), 0, f"kept files of original layer {i}",
+                                       history_index=i))
+        return layers
+    emitted: set[str] = set()
+    first = _with_parents(_with_hardlink_groups(tree, startup, all_sorted), plan.keep, emitted)
+    rest = [p for p in all_sorted if p not in emitted]
+    if layout == "single" or not first:
+        entries = _entries(maker, first + rest)
+        return [PlannedLayer(entries, len(first), "all kept files, startup files first")]
+    # every layer carries its own parent directories: a directory left out
+    # would be created by the runtime with default modes and the current time
+    return [
+        PlannedLayer(_entries(maker, first), len(first), f"{len(startup)} startup files in first-access order"),
+        PlannedLayer(_entries(maker, _with_parents(rest, plan.keep, set())), 0, "the rest of the kept files"),
+    ]
+
+
+def _with_hardlink_groups(tree: FileTree, first: list[str], candidates: list[str]) -> list[str]:
+    """Hardlinks and their targets stay in one layer: pull the rest of each
+    group touched by ``first`` in after it (a link cannot cross layers)."""
+    chosen = set(first)
+    extra: list[str] = []
+    for p in candidates:
+        n = tree.get(p)
+        if n is None or n.kind is not Kind.HARDLINK or p in chosen:
+            continue
+        if n.linkname in chosen:
+            extra.append(p)
+            chosen.add(p)
+    for p in list(first):
+        n = tree.get(p)
+        if n is not None and n.kind is Kind.HARDLINK and n.linkname not in chosen and n.linkname in set(candidates):
+            extra.append(n.linkname)
+            chosen.add(n.linkname)
+    return first + extra
+
+
+def guess_base_layers(scan: Scan) -> int:
+    """Leading layers that look like a base image (``ADD file:... in /`` or no history)."""
+    n = 0
+    for h in scan.image.layer_history():
+        created = (h.created_by if h else "") or ""
+        if n == 0 or "ADD file:" in created or not created:
+            n += 1
+            continue
+        break
+    return max(1, min(n, len(scan.image.layers)))
+
+
+def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str],
+               base_layers: int | None) -> list[PlannedLayer]:
+    tree = scan.tree
+    n = guess_base_layers(scan) if base_layers is None else base_layers
+    if not 0 < n < len(scan.image.layers):
+        raise BadInput("--base-layers", f"{n} is not between 1 and {len(scan.image.layers) - 1}")
+    base = FileTree()
+    for i in range(n):
+        base.apply(i, layer_entries(scan.image.layers[i]))
+    app_paths = [p for p, node in tree.walk() if p in plan.keep and node.layer >= n]
+    # what the app layers must hide: base paths gone from the slim result
+    whiteouts: list[str] = []
+    for p, bnode in base.walk():
+        if _covered(p, whiteouts):
+            continue
+        fnode = tree.get(p)
+        gone = fnode is None or (fnode.layer >= n and p not in plan.keep and not (fnode.is_dir and bnode.is_dir))
+        if fnode is not None and fnode.is_dir != bnode.is_dir:
+            gone = gone or p not in plan.keep
+        if gone:
+            whiteouts.append(p)
+    layers: list[PlannedLayer] = [PlannedLayer(passthrough=scan.image.layers[i], history_index=i) for i in range(n)]
+    emitted: set[str] = set()
+    app_startup = [p for p in startup if p in set(app_paths)]
+    first = _with_parents(_with_hardlink_groups(tree, app_startup, app_paths), plan.keep, emitted)
+    rest = [p for p in app_paths if p not in emitted]
+    # whiteout markers, after their parent directories (with the final metadata:
+    # an implicit parent would get default modes and change the merged view)
+    last: set[str] = set()
+    wh_parents = _with_parents(sorted({posixpath.dirname(p) for p in whiteouts} - {""}), plan.keep, last)
+    wh_entries = _entries(maker, wh_parents) + [
+        OutEntry(posixpath.join(posixpath.dirname(p), ".wh." + posixpath.basename(p)), Kind.FILE, 0o600)
+        for p in whiteouts]
+    if first:
+        layers.append(PlannedLayer(_entries(maker, first), len(first),
+                                   f"{len(app_startup)} app startup files in first-access order"))
+    layers.append(PlannedLayer(wh_entries + _entries(maker, _with_parents(rest, plan.keep, last)), 0,
+                               f"the rest of the app's kept files; {len(whiteouts)} base paths removed"))
+    return layers
+
+
+def _covered(path: str, whiteouts: list[str]) -> bool:
+    """Below the last whiteout?  (The walk is depth first, so that suffices.)"""
+    return bool(whiteouts) and path.startswith(whiteouts[-1] + "/")

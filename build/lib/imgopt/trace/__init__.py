@@ -1,0 +1,25 @@
+"""Run an image's entrypoint in a sandbox and record which files it touches.
+
+Library API (what ``imgopt trace`` and ``imgopt minify`` call)::
+
+    from imgopt.trace import run_trace, trace_image, trace_rootfs, TraceOptions, load_probes
+
+    profile = run_trace("docker-archive:app.tar")                       # -> AccessProfile
+    result = trace_image(img, load_probes("probe.yaml"), TraceOptions(backend="docker"))
+    result = trace_rootfs("/scratch/slim-rootfs", img.config, probes)   # minify's verification
+    result.passed, result.failure, result.missing, result.profile
+
+See docs/trace.md.
+"""
+
+from imgopt.trace.probes import (ExecProbe, ExitProbe, HttpProbe, Probe, TimeoutProbe, default_probes, load_probes,
+                                 parse_probes)
+from imgopt.trace.profile import AccessProfile, FileAccess, ProbeResult, ProcessInfo
+from imgopt.trace.run import TraceOptions, TraceResult, run_trace, trace_image, trace_rootfs
+from imgopt.trace.runspec import Overrides, RunSpec
+
+__all__ = [
+    "run_trace", "trace_image", "trace_rootfs", "TraceOptions", "TraceResult", "Overrides", "RunSpec",
+    "load_probes", "parse_probes", "default_probes", "Probe", "HttpProbe", "ExecProbe", "ExitProbe",
+    "TimeoutProbe", "AccessProfile", "FileAccess", "ProbeResult", "ProcessInfo",
+]

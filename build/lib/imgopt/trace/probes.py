@@ -1,0 +1,404 @@
+"""Probes: how a trace knows the app is ready (or done).
+
+Declared in a file users commit (``--probe FILE``, YAML or JSON)::
+
+    probes:                      # all must pass, in order
+      - type: http               # on a loopback port inside the sandbox's network
+        port: 8000
+        path: /json              # default /
+        method: GET              # default GET
+        headers: {Accept: application/json}
+        body: ""                 # request body (optional)
+        expect_status: 200       # default 200 (null: any status below 500)
+        expect_body: "ok"        # substring of the response body (optional)
+        timeout: 60              # seconds to wait for the first success
+      - type: exec               # a command run inside the sandbox, retried until it passes
+        command: ["cat", "/tmp/ready"]   # or a string, run with /bin/sh -c
+        expect_exit: 0
+        expect_output: ""
+        timeout: 30
+      - type: exit               # jobs: wait for the entrypoint to finish (alias: wait-for-exit)
+        expect_exit: 0
+        expect_output: "done"    # substring of stdout+stderr
+        timeout: 120
+      - type: timeout            # just let it run this long (passes unless it failed meanwhile)
+        seconds: 5
+
+Defaults when no probe is given: an HTTP GET / (any status below 500) on each
+EXPOSEd TCP port; else wait for the entrypoint to exit with 0 — and if it is
+still running at the time limit, a plain timeout that passes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from imgopt.errors import BadInput
+from imgopt.trace.profile import ProbeResult
+
+DEFAULT_TIMEOUT = 60.0
+POLL = 0.05  # seconds between attempts
+
+
+@dataclass
+class HttpProbe:
+    port: int
+    path: str = "/"
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    expect_status: int | None = 200  # None: any status below 500
+    expect_body: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = ""
+    type: str = "http"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
+
+@dataclass
+class ExecProbe:
+    command: list[str]
+    expect_exit: int = 0
+    expect_output: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = ""
+    type: str = "exec"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
+
+@dataclass
+class ExitProbe:
+    expect_exit: int = 0
+    expect_output: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    running_ok: bool = False  # default probe: still running at the limit counts as a pass
+    name: str = ""
+    type: str = "exit"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
+
+@dataclass
+class TimeoutProbe:
+    seconds: float = 5.0
+    name: str = ""
+    type: str = "timeout"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
+    @property
+    def timeout(self) -> float:
+        return self.seconds
+
+
+Probe = HttpProbe | ExecProbe | ExitProbe | TimeoutProbe
+
+_KEYS: dict[str, tuple[type, set[str]]] = {
+    "http": (HttpProbe, {"port", "path", "method", "headers", "body", "expect_status", "expect_body", "timeout",
+                         "name"}),
+    "exec": (ExecProbe, {"command", "expect_exit", "expect_output", "timeout", "name"}),
+    "exit": (ExitProbe, {"expect_exit", "expect_output", "timeout", "name"}),
+    "timeout": (TimeoutProbe, {"seconds", "timeout", "name"}),
+}
+_ALIASES = {"wait-for-exit": "exit", "wait_for_exit": "exit", "command": "exec"}
+
+
+# ----------------------------------------------------------------- parsing
+
+
+def load_probes(path: str) -> list[Probe]:
+    """Probes from a YAML or JSON file; :class:`BadInput` naming the file and the probe."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise BadInput(path, "no such probe file") from None
+    except IsADirectoryError:
+        raise BadInput(path, "is a directory, not a probe file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(path, "probe file is not UTF-8 text") from None
+    doc = _parse_text(text, path)
+    return parse_probes(doc, path)
+
+
+def _parse_text(text: str, path: str) -> Any:
+    if path.endswith(".json") or text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            if path.endswith(".json"):
+                raise BadInput(path, f"not valid JSON: {e}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise BadInput(path, f"not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+
+
+def parse_probes(doc: Any, subject: str = "probes") -> list[Probe]:
+    """Probes from a parsed document: ``{"probes": [...]}`` or a bare list."""
+    if isinstance(doc, dict) and set(doc) <= {"probes", "version"}:
+        doc = doc.get("probes")
+    if not isinstance(doc, list) or not doc:
+        raise BadInput(subject, "expected a non-empty list of probes (a 'probes:' list)")
+    return [_probe(p, f"{subject}: probe {i + 1}") for i, p in enumerate(doc)]
+
+
+def _probe(d: Any, where: str) -> Probe:
+    if not isinstance(d, dict):
+        raise BadInput(where, "is not a mapping")
+    kind = d.get("type")
+    if not isinstance(kind, str):
+        raise BadInput(where, "has no 'type' (http, exec, exit, timeout)")
+    kind = _ALIASES.get(kind, kind)
+    if kind not in _KEYS:
+        raise BadInput(where, f"unknown probe type {d['type']!r} (expected http, exec, exit or timeout)")
+    cls, allowed = _KEYS[kind]
+    extra = set(d) - allowed - {"type"}
+    if extra:
+        raise BadInput(where, f"unknown key(s) for a {kind} probe: {', '.join(sorted(map(str, extra)))}")
+    kw = {k: v for k, v in d.items() if k != "type"}
+    if "timeout" in kw:
+        kw["timeout"] = _seconds(kw["timeout"], where, "timeout")
+    if kind == "http":
+        _http_fields(kw, where)
+    elif kind == "exec":
+        kw["command"] = _command(kw.get("command"), where)
+        _expect(kw, where)
+    elif kind == "exit":
+        _expect(kw, where)
+    else:
+        secs = kw.pop("timeout", None)
+        secs = kw.get("seconds", secs)
+        kw["seconds"] = _seconds(secs if secs is not None else 5.0, where, "seconds")
+    if "name" in kw and not isinstance(kw["name"], str):
+        raise BadInput(where, "name must be a string")
+    return cls(**kw)
+
+
+def _seconds(v: Any, where: str, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 86400:
+        raise BadInput(where, f"{key} must be a number of seconds between 0 and 86400, not {v!r}")
+    return float(v)
+
+
+def _http_fields(kw: dict, where: str) -> None:
+    port = kw.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise BadInput(where, f"port must be an integer between 1 and 65535, not {port!r}")
+    path = kw.get("path", "/")
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " \r\n"):
+        raise BadInput(where, f"path must start with '/' and contain no spaces, not {path!r}")
+    method = kw.get("method", "GET")
+    if not isinstance(method, str) or not method.isalpha():
+        raise BadInput(where, f"method must be an HTTP method name, not {method!r}")
+    kw["method"] = method.upper()
+    headers = kw.get("headers", {}) or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in headers.items()):
+        raise BadInput(where, "headers must be a mapping of strings")
+    kw["headers"] = {k: str(v) for k, v in headers.items()}
+    if kw.get("body") is not None and not isinstance(kw["body"], str):
+        raise BadInput(where, "body must be a string")
+    status = kw.get("expect_status", 200)
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
+        raise BadInput(where, f"expect_status must be an HTTP status (100-599) or null, not {status!r}")
+    if not isinstance(kw.get("expect_body", ""), str):
+        raise BadInput(where, "expect_body must be a string")
+
+
+def _expect(kw: dict, where: str) -> None:
+    code = kw.get("expect_exit", 0)
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 255:
+        raise BadInput(where, f"expect_exit must be an exit code (0-255), not {code!r}")
+    if not isinstance(kw.get("expect_output", ""), str):
+        raise BadInput(where, "expect_output must be a string")
+
+
+def _command(v: Any, where: str) -> list[str]:
+    if isinstance(v, str) and v.strip():
+        return ["/bin/sh", "-c", v]
+    if isinstance(v, list) and v and all(isinstance(a, str) for a in v):
+        return list(v)
+    raise BadInput(where, "command must be a non-empty string or list of strings")
+
+
+def _default_name(p: Probe) -> str:
+    if isinstance(p, HttpProbe):
+        return f"http {p.method} :{p.port}{p.path}"
+    if isinstance(p, ExecProbe):
+        return "exec " + shlex.join(p.command)[:60]
+    if isinstance(p, ExitProbe):
+        return "exit"
+    return f"timeout {p.seconds:g}s"
+
+
+def default_probes(exposed_ports: list[str], timeout: float) -> list[Probe]:
+    """HTTP GET / on each EXPOSEd TCP port; else wait for exit (or time out)."""
+    probes: list[Probe] = []
+    for spec in exposed_ports:
+        port, _, proto = spec.partition("/")
+        if (proto or "tcp") == "tcp" and port.isdigit() and 1 <= int(port) <= 65535:
+            probes.append(HttpProbe(int(port), expect_status=None, timeout=timeout))
+    if probes:
+        return probes
+    return [ExitProbe(timeout=timeout, running_ok=True, name="exit (or still running: timeout)")]
+
+
+# ----------------------------------------------------------------- running
+
+
+class Target(Protocol):
+    """What probes need from a running sandbox (native or docker)."""
+
+    def connect(self, port: int, timeout: float = 5.0) -> Any: ...
+    def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> Any: ...
+    def poll_exit(self) -> dict | None: ...
+    def wait_exit(self, timeout: float) -> dict | None: ...
+    def output(self) -> str: ...
+
+
+def run_probes(probes: list[Probe], target: Target, limit: float,
+               exec_log: Callable[[int], str | None] = lambda i: None) -> list[ProbeResult]:
+    """Run probes in order; each waits up to its timeout (and the overall ``limit``, a time.time()).
+
+    ``first_success`` is an absolute time.time() here (the caller makes it
+    relative to the entrypoint's start).  ``exec_log(i)`` names a fresh trace
+    log for each attempt of exec probe ``i`` (None: not traced).  A probe
+    after a failed one is not run (reported failed, "not run").
+    """
+    results: list[ProbeResult] = []
+    failed = False
+    for i, p in enumerate(probes):
+        if failed:
+            results.append(ProbeResult(p.name, p.type, False, "not run: an earlier probe failed"))
+            continue
+        deadline = min(time.time() + p.timeout, limit)
+        if isinstance(p, HttpProbe):
+            r = _http(p, target, deadline)
+        elif isinstance(p, ExecProbe):
+            r = _exec(p, target, deadline, lambda i=i: exec_log(i))
+        elif isinstance(p, ExitProbe):
+            r = _exit(p, target, deadline)
+        else:
+            r = _timeout(p, target, deadline)
+        results.append(r)
+        failed = not r.passed
+    return results
+
+
+def _exited_early(p: Probe, target: Target) -> ProbeResult | None:
+    ex = target.poll_exit()
+    if ex is None:
+        return None
+    code = ex.get("exit_code")
+    tail = " ".join(target.output().strip().splitlines()[-3:])[-300:]
+    return ProbeResult(p.name, p.type, False, f"the entrypoint exited (code {code}) before the probe passed; "
+                                              f"output: {tail!r}", exit_code=code)
+
+
+def _http(p: HttpProbe, target: Target, deadline: float) -> ProbeResult:
+    last = "no attempt"
+    while True:
+        now = time.time()
+        try:
+            status, body = _http_once(p, target, max(0.5, min(5.0, deadline - now)))
+        except (OSError, http.client.HTTPException) as e:
+            last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        else:
+            ok_status = status < 500 if p.expect_status is None else status == p.expect_status
+            if ok_status and p.expect_body in body:
+                return ProbeResult(p.name, p.type, True, f"HTTP {status}", first_success=time.time(),
+                                   status=status, output=body[:2000])
+            last = f"HTTP {status}, body {body.strip()[:200]!r}"
+        early = _exited_early(p, target)
+        if early is not None:
+            early.detail += f"; last attempt: {last}"
+            return early
+        if time.time() >= deadline:
+            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}")
+        time.sleep(POLL)
+
+
+def _http_once(p: HttpProbe, target: Target, timeout: float) -> tuple[int, str]:
+    sock = target.connect(p.port, timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=timeout)
+    conn.sock = sock
+    try:
+        headers = {"Host": f"127.0.0.1:{p.port}", "User-Agent": "imgopt-trace", "Connection": "close", **p.headers}
+        conn.request(p.method, p.path, body=p.body.encode() if p.body is not None else None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read(1 << 20).decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def _exec(p: ExecProbe, target: Target, deadline: float, log: Callable[[], str | None]) -> ProbeResult:
+    last = "no attempt"
+    while True:
+        left = deadline - time.time()
+        res = target.exec(p.command, max(1.0, left), log())
+        if res.exit_code == p.expect_exit and p.expect_output in res.output:
+            return ProbeResult(p.name, p.type, True, f"exit {res.exit_code}", first_success=time.time(),
+                               exit_code=res.exit_code, output=res.output[-2000:])
+        last = f"exit {res.exit_code}" + (" (timed out)" if res.timed_out else "") + \
+            f", output {res.output.strip()[-200:]!r}"
+        early = _exited_early(p, target)
+        if early is not None:
+            early.detail += f"; last attempt: {last}"
+            return early
+        if time.time() >= deadline:
+            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}",
+                               exit_code=res.exit_code, output=res.output[-2000:])
+        time.sleep(max(POLL, 0.2))
+
+
+def _exit(p: ExitProbe, target: Target, deadline: float) -> ProbeResult:
+    ex = target.wait_exit(max(0.0, deadline - time.time()))
+    if ex is None:
+        if p.running_ok:
+            return ProbeResult(p.name, "timeout", True, f"still running after {p.timeout:g} s",
+                               first_success=time.time())
+        return ProbeResult(p.name, p.type, False, f"the entrypoint did not exit within {p.timeout:g} s")
+    code = ex.get("exit_code")
+    out = target.output()
+    ok = code == p.expect_exit and p.expect_output in out
+    detail = f"exit {code}" if ok else f"exit {code} (expected {p.expect_exit})" if code != p.expect_exit \
+        else f"output lacks {p.expect_output!r}"
+    return ProbeResult(p.name, p.type, ok, detail, first_success=float(ex["time"]) if ok else None,
+                       exit_code=code, output=out[-2000:])
+
+
+def _timeout(p: TimeoutProbe, target: Target, deadline: float) -> ProbeResult:
+    ex = target.wait_exit(max(0.0, deadline - time.time()))
+    if ex is not None and ex.get("exit_code") not in (0, None):
+        return ProbeResult(p.name, p.type, False, f"the entrypoint exited with {ex.get('exit_code')}",
+                           exit_code=ex.get("exit_code"))
+    return ProbeResult(p.name, p.type, True, "ran for its time" if ex is None else "exited 0",
+                       first_success=time.time(), exit_code=ex.get("exit_code") if ex else None)
+
+
+def probe_dicts(probes: list[Probe]) -> list[dict]:
+    """Probes as plain mappings (what a probe file would hold)."""
+    from dataclasses import asdict
+
+    return [asdict(p) for p in probes]
+
+
+__all__ = ["HttpProbe", "ExecProbe", "ExitProbe", "TimeoutProbe", "Probe", "load_probes", "parse_probes",
+           "default_probes", "run_probes", "Target", "probe_dicts"]

@@ -10,6 +10,13 @@ from imgopt.formats import RenderOptions
 from imgopt.formats.findings import CODECLIMATE_SEVERITY
 
 
+def _category(f) -> str:
+    """Code Climate category: cold-start findings are Performance, style findings Style."""
+    if f.code.startswith("IMG1"):
+        return "Performance"
+    return "Style" if f.severity == "style" else "Bug Risk"
+
+
 def render_findings(result, options: RenderOptions) -> str:
     issues = []
     for f in result.findings():
@@ -18,8 +25,7 @@ def render_findings(result, options: RenderOptions) -> str:
             "type": "issue",
             "check_name": f.code,
             "description": f.message,
-            "categories": ["Bug Risk"] if f.severity == "error" else ["Style"] if f.severity == "style" else
-            ["Performance"] if f.code.startswith("IMG1") else ["Bug Risk"],
+            "categories": [_category(f)],
             "fingerprint": hashlib.sha1(key).hexdigest(),
             "severity": CODECLIMATE_SEVERITY.get(f.severity, "info"),
             "location": {"path": f.file, "lines": {"begin": max(f.line, 1), "end": max(f.line, 1)}},

@@ -119,7 +119,9 @@ def read_source(path: str, name: str | None = None) -> Source:
 
     if path == "-":
         data = sys.stdin.buffer.read()
-        return Source(name or "-", data.decode("utf-8", "replace"), os.getcwd() if name else None)
+        # the build context is unknown for standard input, unless --file-path-in-report names the file
+        return Source(name or "-", data.decode("utf-8", "replace"),
+                      os.path.dirname(os.path.abspath(name)) if name else None)
     try:
         with open(path, "rb") as f:
             data = f.read()

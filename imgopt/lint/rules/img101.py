@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgopt.lint.costs import MB, describe
+from imgopt.lint.costs import MB, human, pull_seconds
 from imgopt.lint.rule import Rule
 from imgopt.lint.tables import SLIM_BASES, VPC_ENDPOINTS
 
@@ -48,9 +48,11 @@ and `public` registry profiles."""
             if suggestion is None:
                 continue
             size = _size_of(ref)
-            cost = describe(None, size or 100 * MB, ctx.config)
-            if cost and not size:
-                cost = cost.replace("more to pull", "more to pull per 100 MB of image")
+            secs = dict(pull_seconds(size or 100 * MB, tuple(ctx.config.cost_registries)))
+            cost = ""
+            if "public" in secs and "vpc" in secs:
+                what = f"~{human(size)} image" if size else "per 100 MB of image"
+                cost = f"{what}: ~{secs['public']:.1f} s to pull from 'public' vs ~{secs['vpc']:.2f} s from 'vpc'"
             tag = f":{ref.tag}" if ref.tag else ""
             yield self.hit(st.from_instruction, f"{ref.name} comes from a public endpoint; pull {suggestion}{tag} "
                                                 f"instead ({why})", cost)

@@ -34,7 +34,7 @@ YARN = Cache("yarn cache", ("/usr/local/share/.cache/yarn", "~/.cache/yarn", "~/
 PNPM = Cache("pnpm store", ("~/.local/share/pnpm/store", "~/.pnpm-store"), "`&& pnpm store prune` in the same RUN")
 GEM = Cache("gem cache", ("/usr/local/bundle/cache", "/usr/local/lib/ruby/gems", "/var/lib/gems"),
             "`gem install --no-document` and `&& rm -rf \"$(gem env gemdir)\"/cache` in the same RUN")
-GO = Cache("Go build cache", ("~/.cache/go-build", "/go/pkg/mod"),
+GO = Cache("Go build and module cache", ("~/.cache/go-build", "/go/pkg/mod"),
            "a cache mount (`--mount=type=cache,target=/root/.cache/go-build`) or `&& go clean -cache -modcache`")
 
 

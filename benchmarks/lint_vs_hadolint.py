@@ -61,10 +61,16 @@ def alternate(cmds: dict[str, list[str]], rounds: int, env=None) -> dict[str, di
 
 def wheel_venv(tmp: Path) -> str | None:
     """Build imgopt's wheel and install it into a fresh venv; its imgopt script, or None."""
+    build_dir = ROOT / "build"
+    had_build = build_dir.exists()
     try:
         wheels = tmp / "wheels"
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
                        check=True, capture_output=True)
+        if not had_build:  # setuptools builds in the checkout; leave it as it was
+            import shutil
+
+            shutil.rmtree(build_dir, ignore_errors=True)
         venv = tmp / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         whl = next(wheels.glob("imgopt-*.whl"))

@@ -1,3 +1,0 @@
-from imgopt.entry import main
-
-main()

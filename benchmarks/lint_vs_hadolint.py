@@ -212,6 +212,17 @@ def main() -> int:
                 f"`hadolint --no-fail {f.name}` / `imgopt lint --no-fail {f.name}`", "",
                 "| command | wall (median) | wall (min) | CPU |", "|---|---:|---:|---:|"]
         out += [row(k, v) for k, v in t.items()]
+    verdict = ["", "### Against the goal (imgopt's wall time at most hadolint's)", ""]
+    ok = corpus_t["imgopt"]["wall"] <= corpus_t["hadolint"]["wall"]
+    verdict.append(f"- {len(files)} files in one call: {'met' if ok else 'not met'} "
+                   f"({corpus_t['imgopt']['wall']:.1f} s vs {corpus_t['hadolint']['wall']:.1f} s, median wall; CPU "
+                   f"{corpus_t['imgopt']['cpu']:.1f} s vs {corpus_t['hadolint']['cpu']:.1f} s).")
+    for label, f, t in singles:
+        ok = t["imgopt"]["wall"] <= t["hadolint"]["wall"]
+        verdict.append(f"- one file, {label}: {'met' if ok else 'not met'} ({t['imgopt']['wall'] * 1e3:.0f} ms vs "
+                       f"{t['hadolint']['wall'] * 1e3:.0f} ms median wall, {t['imgopt']['cpu'] * 1e3:.0f} ms vs "
+                       f"{t['hadolint']['cpu'] * 1e3:.0f} ms CPU).")
+    out += verdict
     out += ["", "### Start-up", "", "| command | wall (median) | wall (min) | CPU |", "|---|---:|---:|---:|"]
     out += [row(k, v) for k, v in startup.items()]
     out += ["", "What a one-file run pays for and what was done about it:", "",

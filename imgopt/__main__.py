@@ -1,3 +1,3 @@
-from imgopt.cli import main
+from imgopt.entry import main
 
 main()

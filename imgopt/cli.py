@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "slim": "imgopt.minify.cli:slim",
     "simulate": "imgopt.simulate.cli:simulate",
     "calibrate": "imgopt.simulate.cli:calibrate",
+    "lint": "imgopt.lint.cli:lint",
 }
 
 

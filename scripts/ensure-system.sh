@@ -17,6 +17,7 @@ have curl || need+=(curl)
 have zstd || need+=(zstd)
 have dpkg-deb || need+=(dpkg)
 have npm || need+=(npm)
+have shellcheck || need+=(shellcheck)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -1,4 +1,4 @@
-"""Dockerfile parsing and layer -> Dockerfile line mapping (imgopt.analyze.dockerfile).
+"""Dockerfile parsing and layer -> Dockerfile line mapping (imgopt.dockerfile).
 
 Real inputs: the 160-file corpus in /work/shared/dockerfiles (facts below were
 read off the files by hand), the fixture apps built by the classic builder,
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, SAMPLE_TAR, build_apps
-from imgopt.analyze.dockerfile import (
+from imgopt.dockerfile import (
     LayerMap, compare_step, map_layers, parse_created_by, parse_dockerfile,
 )
 from imgopt.errors import BadInput

@@ -106,7 +106,7 @@ def test_the_library_is_at_the_top():
 
 # command -> result kind it renders; a new command with --format adds its kind here
 COMMAND_KINDS = {"inspect": "inspection", "analyze": "analysis", "trace": "trace", "minify": "minify",
-                 "slim": "minify", "simulate": "simulation"}
+                 "slim": "minify", "simulate": "simulation", "lint": "lint"}
 
 
 def _commands() -> dict[str, click.Command]:

@@ -34,7 +34,7 @@ COMMANDS = [
     ("simulate", ["simulate", "sample.tar", "--registry", "vpc,public", "--client", "docker,containerd",
                   "--host", "reference", "--format", "json"]),
     ("inspect", ["inspect", "--format", "json", "sample.tar"]),
-    # lint: when `imgopt lint` lands, add ("lint", ["lint", "--format", "json", "Dockerfile"]) here.
+    ("lint", ["lint", "--no-fail", "--format", "json", "Dockerfile"]),
 ]
 
 

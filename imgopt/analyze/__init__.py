@@ -191,7 +191,7 @@ def path_history(scan: Scan, path: str) -> list[R.PathEvent]:
 def _dockerfile_origins(opts: AnalyzeOptions, image: Image) -> list[R.DockerfileRef | None] | None:
     if not opts.dockerfile:
         return None
-    from imgopt.analyze.dockerfile import map_layers, parse_dockerfile
+    from imgopt.dockerfile import map_layers, parse_dockerfile
     from imgopt.errors import BadInput
 
     try:

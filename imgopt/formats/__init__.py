@@ -86,19 +86,36 @@ FORMATTERS: dict[str, dict[str, str]] = {
     "calibration": {  # imgopt calibrate: imgopt.simulate.calibrate.CalibrationResult (the profile itself is YAML)
         "text": "imgopt.formats.text.calibration:render",
     },
+    "lint": {  # imgopt lint (findings protocol: imgopt/formats/findings.py)
+        "tty": "imgopt.formats.tty:render_findings",
+        "json": "imgopt.formats.json:render",
+        "sarif": "imgopt.formats.sarif:render_findings",
+        "checkstyle": "imgopt.formats.checkstyle:render_findings",
+        "junit": "imgopt.formats.junit:render_findings",
+        "gnu": "imgopt.formats.gnu:render_findings",
+        "codeclimate": "imgopt.formats.codeclimate:render_findings",
+        "markdown": "imgopt.formats.markdown.lint:render_findings",
+    },
+}
+
+
+# kind -> other name -> format: names other tools use for one of ours (hadolint's gitlab_codeclimate).
+ALIASES: dict[str, dict[str, str]] = {
+    "lint": {"gitlab_codeclimate": "codeclimate"},
 }
 
 
 def choices(kind: str) -> list[str]:
-    """The formats ``kind`` can be rendered in, in table order (for click.Choice)."""
+    """The formats ``kind`` can be rendered in, in table order, then its aliases (for click.Choice)."""
     try:
-        return list(FORMATTERS[kind])
+        return list(FORMATTERS[kind]) + list(ALIASES.get(kind, {}))
     except KeyError:
         raise KeyError(f"no formatters registered for result kind {kind!r}") from None
 
 
 def renderer(kind: str, fmt: str | Format) -> Renderer:
     """The function that renders ``kind`` as ``fmt`` (imported on first use)."""
+    fmt = ALIASES.get(kind, {}).get(str(fmt), fmt)
     fmt = Format(fmt).value
     try:
         target = FORMATTERS[kind][fmt]
@@ -128,4 +145,4 @@ def emit(text: str, output: str | None = None) -> None:
         sys.stdout.flush()
 
 
-__all__ = ["Format", "RenderOptions", "FORMATTERS", "choices", "renderer", "render", "emit"]
+__all__ = ["Format", "RenderOptions", "FORMATTERS", "ALIASES", "choices", "renderer", "render", "emit"]

@@ -268,23 +268,9 @@ class HistoryEntry:
     @property
     def instruction(self) -> str:
         """The Dockerfile-ish instruction, with builder noise stripped."""
-        return clean_created_by(self.created_by or "")
+        from imgopt.dockerfile.created_by import instruction_text
 
-
-def clean_created_by(text: str) -> str:
-    t = text.strip()
-    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c #(nop)"):
-        if t.startswith(prefix):
-            return t[len(prefix):].strip()
-    if t.startswith("/bin/sh -c "):
-        return "RUN " + t[len("/bin/sh -c "):]
-    if t.startswith("|"):  # buildkit with ARGs: "|2 A=1 B=2 /bin/sh -c ..."
-        rest = t.split(" ", 1)[1] if " " in t else t
-        n = int(t[1:].split(" ", 1)[0]) if t[1:].split(" ", 1)[0].isdigit() else 0
-        parts = rest.split(" ", n)
-        cmd = parts[n] if len(parts) > n else rest
-        return clean_created_by(cmd)
-    return t
+        return instruction_text(self.created_by)
 
 
 @dataclass

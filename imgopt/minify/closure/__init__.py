@@ -1,0 +1,231 @@
+"""Language-level closure: what the interpreted code an app loaded can load later.
+
+A trace sees what the probe reached.  A module imported inside a request
+handler, a template rendered by another endpoint, an encoding table a body
+parser loads on the first POST, a tool a script runs on an error path: none
+of them is opened while ``GET /`` is answered, and a slim image without them
+breaks on the first request nobody probed.  This package reads the source of
+every interpreted file the app loaded (the access profile says which) and
+adds what it names *statically*: literal imports, requires, includes and
+commands, resolved the way the language's own loader would resolve them
+inside this image (``sys.path`` of each Python in the image, Node's
+``node_modules`` lookup and ``package.json`` ``exports``, Ruby's and Perl's
+load paths, a jar's ``Class-Path``, a script's ``PATH``) -- to a fixpoint:
+what is added is read in turn.  What cannot be resolved (an import whose name
+is computed at run time) is reported, never guessed.
+
+One module per language, each a :class:`Language` with two methods:
+``claims(path, ctx)`` (is this file mine?) and ``scan(path, ctx)`` (what it
+can load: :class:`Found` and :class:`Unresolved` items).  ``start(ctx)``
+gives what a language needs before any file (Java: the ``-cp`` / ``-jar`` of
+the processes the app ran).  :func:`language_closure` runs them all.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterable, Iterator
+
+from imgopt.analyze.entrypoint import DEFAULT_PATH
+from imgopt.analyze.scan import Scan
+from imgopt.minify.closure.files import FILE_KINDS, ImageFiles
+from imgopt.trace.rootfs import interpreter_of
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file the code at ``by`` can load (``how`` says how, e.g. ``import flask.cli``)."""
+
+    path: str  # absolute in-image path as the loader names it (symlinks are kept link by link)
+    how: str
+    by: str
+    parse: bool = True  # read it in turn (False: data, never code)
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A load the closure could not resolve statically (reported, not guessed)."""
+
+    language: str
+    file: str
+    line: int
+    what: str  # as written, e.g. "importlib.import_module(name)"
+    why: str  # dynamic | not found | too big | unparsed
+
+
+@dataclass
+class Added:
+    language: str
+    how: str
+    by: str
+
+
+@dataclass
+class ClosureResult:
+    added: dict[str, Added] = field(default_factory=dict)  # absolute path as named -> why
+    unresolved: list[Unresolved] = field(default_factory=list)
+    scanned: dict[str, int] = field(default_factory=dict)  # language -> files read
+
+
+class Context:
+    """What every language sees: the image's files, its environment, the processes the app ran."""
+
+    def __init__(self, files: ImageFiles, env: dict[str, str], workdir: str, argvs: list[list[str]]):
+        self.files = files
+        self.env = env
+        self.workdir = workdir or "/"
+        self.argvs = argvs
+        self.path = [d for d in (env.get("PATH") or DEFAULT_PATH).split(":") if d]
+        self.state: dict[str, object] = {}  # per-language caches (load paths, package maps)
+        self.loaded: set[str] = set()  # resolved paths the app really loaded (the seeds), not closure additions
+
+    def all_paths(self) -> list[str]:
+        """Every path of the image (absolute, sorted), walked once per closure run."""
+        got = self.state.get("paths")
+        if got is None:
+            got = ["/" + p for p, _ in self.files.tree.walk()]
+            self.state["paths"] = got
+        return got  # type: ignore[return-value]
+
+    def which(self, name: str, path: list[str] | None = None, cwd: str | None = None) -> str | None:
+        """The executable ``name`` resolves to through ``path`` (default: the image's PATH), or None."""
+        if not name:
+            return None
+        if "/" in name:
+            p = name if name.startswith("/") else posixpath.normpath(posixpath.join(cwd or self.workdir, name))
+            return p if self.files.is_file(p) else None
+        for d in path if path is not None else self.path:
+            cand = posixpath.join(d, name)
+            _, node = self.files.lookup(cand)
+            if node is not None and node.kind in FILE_KINDS and node.mode & 0o111:
+                return cand
+        return None
+
+    def interpreter(self, path: str) -> str | None:
+        """Basename of the ``#!`` interpreter of ``path`` (through ``env``), e.g. ``python3``; None."""
+        head = self.files.head(path, 256)
+        interp = interpreter_of(head) if head.startswith(b"#!") else None
+        if not interp:
+            return None
+        base = posixpath.basename(interp[0])
+        if base == "env":  # "#!/usr/bin/env -S node --flags": the first word that is not an option
+            words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()[1:]
+            words = [w for w in words if not w.startswith("-") and "=" not in w]
+            base = posixpath.basename(words[0]) if words else base
+        return base
+
+
+class Language:
+    """One language's loader, statically.  Subclasses live in their own module."""
+
+    name: ClassVar[str] = ""
+
+    def claims(self, path: str, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def scan(self, path: str, ctx: Context) -> Iterable[Found | Unresolved]:
+        raise NotImplementedError
+
+    def start(self, ctx: Context) -> Iterable[Found | Unresolved]:
+        return ()
+
+
+def languages() -> list[Language]:
+    from imgopt.minify.closure.java import Java
+    from imgopt.minify.closure.node import Node
+    from imgopt.minify.closure.perl import Perl
+    from imgopt.minify.closure.php import Php
+    from imgopt.minify.closure.python import Python
+    from imgopt.minify.closure.ruby import Ruby
+    from imgopt.minify.closure.shell import Shell
+
+    return [Python(), Node(), Ruby(), Perl(), Php(), Java(), Shell()]
+
+
+def close(files: ImageFiles, seeds: Iterable[str], *, env: dict[str, str], workdir: str,
+          argvs: list[list[str]], langs: list[Language] | None = None) -> ClosureResult:
+    """Everything the ``seeds`` (absolute paths of loaded files) can load, to a fixpoint."""
+    ctx = Context(files, env, workdir, argvs)
+    langs = langs if langs is not None else languages()
+    res = ClosureResult()
+    seen: set[str] = set()
+    queue: deque[str] = deque()
+    unresolved: dict[Unresolved, None] = {}
+
+    def push(path: str) -> None:
+        final, node = files.lookup(path)
+        if node is not None and node.kind in FILE_KINDS and final not in seen:
+            seen.add(final)
+            queue.append(final)
+
+    def take(lang: Language, items: Iterable[Found | Unresolved]) -> None:
+        for it in items:
+            if isinstance(it, Unresolved):
+                unresolved.setdefault(it)
+                continue
+            final, node = files.lookup(it.path)
+            if node is None:
+                continue
+            if it.path not in res.added and final not in seeds_final:
+                res.added[it.path] = Added(lang.name, it.how, it.by)
+            if it.parse:
+                push(it.path)
+
+    seeds_final = ctx.loaded
+    for s in seeds:
+        final, node = files.lookup(s)
+        if node is not None:
+            seeds_final.add(final)
+        push(s)
+    for lang in langs:
+        take(lang, lang.start(ctx))
+    while queue:
+        path = queue.popleft()
+        for lang in langs:
+            if lang.claims(path, ctx):
+                res.scanned[lang.name] = res.scanned.get(lang.name, 0) + 1
+                take(lang, lang.scan(path, ctx))
+    res.unresolved = list(unresolved)
+    return res
+
+
+_CACHE: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def language_closure(scan: Scan, seeds: Iterable[str], *, argvs: list[list[str]]) -> ClosureResult:
+    """:func:`close` over a scanned image, memoized per scan (verification rounds re-plan the same image)."""
+    seeds = sorted(set(seeds))
+    key = (tuple(seeds), tuple(tuple(a) for a in argvs))
+    hit = _CACHE.get(id(scan))
+    if hit is None or hit[0]() is not scan:
+        for k in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
+            del _CACHE[k]
+        hit = (weakref.ref(scan), {})
+        _CACHE[id(scan)] = hit
+    memo = hit[1]
+    if key not in memo:
+        cfg = scan.image.config
+        memo.clear()
+        memo[key] = close(ImageFiles(scan), seeds, env=cfg.env_dict, workdir=cfg.workdir or "/", argvs=argvs)
+    return memo[key]
+
+
+def line_of(text: str | bytes, offset: int) -> int:
+    return (text[:offset].count("\n" if isinstance(text, str) else b"\n")) + 1
+
+
+def walk_up(path: str) -> Iterator[str]:
+    """``/a/b/c`` -> ``/a/b``, ``/a``, ``/``."""
+    d = posixpath.dirname(path)
+    while True:
+        yield d
+        if d == "/":
+            return
+        d = posixpath.dirname(d)
+
+
+__all__ = ["Found", "Unresolved", "Added", "ClosureResult", "Context", "Language", "languages", "close",
+           "language_closure", "ImageFiles"]

@@ -1,0 +1,159 @@
+"""Perl: ``use`` / ``require`` / ``use parent|base`` with literal module names or files.
+
+Perl's grammar is famously undecidable statically (only perl can parse
+Perl), so this is a statement scan, not a parse: POD and everything after
+``__END__`` / ``__DATA__`` are skipped, comments stripped, and
+``use Module``, ``no Module``, ``require Module``, ``require "file.pl"``,
+``use parent``/``use base`` with ``qw()`` or quoted lists, and ``use lib``
+directories are read; a name that resolves to no file is ignored (it also
+matched text that is not code).  ``@INC`` comes from the image:
+``PERL5LIB``/``PERLLIB``, ``use lib`` directories, and every directory that
+holds ``strict.pm`` or is named like Perl's library directories
+(``perl5``, ``perl/5.36``, ``site_perl``, ``vendor_perl``, ``perl-base``,
+``/usr/share/perl5``, ``/etc/perl``).  A module compiled from XS also keeps
+its ``auto/Module/Name/`` directory (the ``.so`` XSLoader loads, AutoLoader
+``.al``/``.ix`` files).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Iterator
+
+from imgopt.minify.closure import Context, Found, Language, Unresolved
+
+_INC_DIR = re.compile(r"(^/etc/perl$|/perl5$|/perl5/[\d.]+$|/perl/[\d.]+$|/perl-base$|/site_perl$|/site_perl/[\d.]+$|"
+                      r"/vendor_perl$|/vendor_perl/[\d.]+$|^/usr/share/perl5$|/perl5/[\d.]+/[\w-]+linux[\w-]*$|"
+                      r"/lib/perl5/[\w.-]+$)")
+_STMT = re.compile(r"(?:^|[;{}]|\bif\b|\bunless\b|\beval\b|\bdo\b)\s*(use|no|require)\s+([^;]*)", re.M)
+_MODULE = re.compile(r"^([A-Za-z_]\w*(?:::\w+)*)")
+_QUOTED = re.compile(r"""^(['"])([^'"$@]+)\1""")
+_QW = re.compile(r"qw\s*([(\[{/<|!])(.*?)[)\]}/>|!]", re.S)
+_STRINGS = re.compile(r"""(['"])([A-Za-z_][\w:]*)\1""")
+
+
+class Perl(Language):
+    name = "perl"
+
+    def claims(self, path: str, ctx: Context) -> bool:
+        if path.endswith((".pm", ".pl", ".cgi", ".t")):
+            return not path.endswith(".t")
+        if "." in posixpath.basename(path):
+            return False
+        interp = ctx.interpreter(path)
+        return bool(interp) and interp.startswith("perl")
+
+    def inc(self, ctx: Context) -> list[str]:
+        got = ctx.state.get("perl.inc")
+        if got is None:
+            roots = [p for v in ("PERL5LIB", "PERLLIB") for p in ctx.env.get(v, "").split(":") if p.startswith("/")]
+            for p in ctx.all_paths():
+                if p.endswith("/strict.pm") and ctx.files.is_file(p):
+                    roots.append(posixpath.dirname(p))
+                elif _INC_DIR.search(p) and ctx.files.is_dir(p):
+                    roots.append(p)
+            got = list(dict.fromkeys(roots))
+            ctx.state["perl.inc"] = got
+        return got  # type: ignore[return-value]
+
+    def scan(self, path: str, ctx: Context) -> Iterator[Found | Unresolved]:
+        text = ctx.files.text(path)
+        if text is None:
+            yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
+            return
+        refs, libs = uses_of(text)
+        inc = [d if d.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(path), d))
+               for d in libs] + self.inc(ctx) + _app_libs(path)
+        for kind, name, ln in refs:
+            if kind == "dynamic":
+                yield Unresolved(self.name, path, ln, name, "dynamic")
+                continue
+            rel = name if kind == "file" else name.replace("::", "/") + ".pm"
+            cands = [rel] if rel.startswith("/") else [f"{d}/{rel}" for d in inc]
+            if kind == "file" and not rel.startswith("/"):
+                cands.append(posixpath.join(posixpath.dirname(path), rel))
+            hit = next((c for c in cands if ctx.files.is_file(c)), None)
+            if hit is None:
+                continue
+            yield Found(hit, f"{'require' if kind == 'file' else 'use'} {name}", path)
+            if kind == "module":  # XS: XSLoader / DynaLoader load auto/Foo/Bar/Bar.so; AutoLoader .al files
+                sub = "auto/" + name.replace("::", "/")
+                for r in inc:
+                    d = f"{r}/{sub}"
+                    for fname in ctx.files.listdir(d):
+                        if ctx.files.is_file(f"{d}/{fname}"):
+                            yield Found(f"{d}/{fname}", f"XS / AutoLoader file of {name}", path, parse=False)
+
+
+def _app_libs(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i + 1]) for i in range(len(parts) - 1, 0, -1) if parts[i] == "lib"]
+
+
+def strip_pod(text: str) -> str:
+    out = []
+    in_pod = False
+    for ln in text.splitlines():
+        if ln.startswith("=cut"):
+            in_pod = False
+            out.append("")
+            continue
+        if ln.startswith("=") and ln[1:2].isalpha():
+            in_pod = True
+        if in_pod:
+            out.append("")
+            continue
+        if ln.strip() in ("__END__", "__DATA__"):
+            break
+        out.append(_strip_comment(ln))
+    return "\n".join(out)
+
+
+def _strip_comment(ln: str) -> str:
+    s = ln.lstrip()
+    return "" if s.startswith("#") else ln
+
+
+def uses_of(text: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """([(module | file | dynamic, name, line)], ``use lib`` directories)."""
+    code = strip_pod(text)
+    refs: list[tuple[str, str, int]] = []
+    libs: list[str] = []
+    for m in _STMT.finditer(code):
+        verb, rest = m.group(1), m.group(2).strip()
+        ln = code.count("\n", 0, m.start(2)) + 1
+        if verb == "require" and (q := _QUOTED.match(rest)):
+            refs.append(("file", q.group(2), ln))
+            continue
+        mod = _MODULE.match(rest)
+        if not mod:
+            if verb == "require" and rest and rest[0] in "$(":
+                refs.append(("dynamic", f"require {rest[:60]}", ln))
+            continue
+        name = mod.group(1)
+        if verb == "require" and rest[len(name):].lstrip().startswith(("::", "->")):
+            continue
+        if name in ("lib",) and verb == "use":
+            libs += _list_args(rest[len(name):])
+            continue
+        refs.append(("module", name, ln))
+        if name in ("parent", "base", "if") and verb == "use":
+            args = [a for a in _list_args(rest[len(name):]) if a != "-norequire"]
+            if name == "if":
+                args = args[:1]  # the condition is code; the module is its first quoted name
+            refs += [("module", a, ln) for a in args if _MODULE.fullmatch(a)]
+    return refs, libs
+
+
+def _list_args(rest: str) -> list[str]:
+    out = []
+    for q in _QW.finditer(rest):
+        out += q.group(2).split()
+    out += [s.group(2) for s in _STRINGS.finditer(_QW.sub("", rest))]
+    quoted_dirs = re.findall(r"""(['"])(/[^'"$@]*|[^'"$@]*/[^'"$@]*)\1""", _QW.sub("", rest))
+    out += [d for _, d in quoted_dirs]
+    return out
+
+
+__all__ = ["Perl", "uses_of", "strip_pod"]

@@ -24,6 +24,7 @@ the processes the app ran).  :func:`language_closure` runs them all.
 from __future__ import annotations
 
 import posixpath
+import re
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -192,6 +193,58 @@ def close(files: ImageFiles, seeds: Iterable[str], *, env: dict[str, str], workd
     return res
 
 
+# A library from which anything was loaded is kept whole (Node, Ruby, Perl, PHP) when it is at most this big.
+# Measured on the fixture apps (docs/minify.md, "Language closure"): the biggest library they load is
+# 1.6 MB (rubygems), an express app's biggest package 0.44 MB; whole libraries cost nodeweb 1.1 MB and the
+# Ruby app 3.9 MB over their import closures.  4 MiB is under 5 % of the smallest runtime it sits beside
+# (Debian's node is 98 MB with ICU; ruby 3.1 with its standard library, 15 MB).
+WHOLE_MAX = 4 << 20
+NOT_WHOLE_DIRS = {"test", "tests", "t", "__tests__", "spec", "specs", "docs", "doc", "example", "examples", "benchmark",
+                  "benchmarks", "coverage", "node_modules", "man", "Tests", "Test", "__pycache__"}
+NOT_WHOLE_FILES = re.compile(r"(\.(md|markdown|rst|d\.ts|d\.mts|d\.cts|map|ts|tsx|coffee|flow|pod|gemspec)$|"
+                             r"^(readme|changelog|changes|history|authors|contributing|license|licence|upgrade)"
+                             r"(\.\w+)?$|^\.|^tsconfig.*\.json$)", re.I)
+SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin", "/usr/local/sbin",
+               "/usr/lib", "/usr/share", "/usr/local/lib", "/usr/local/share", "/etc", "/tmp", "/var", "/opt", "/srv",
+               "/root", "/home", "/lib", "/lib64", "/usr/lib64", "/var/lib"}
+
+
+def whole(ctx: "Context", lang: str, tops: list[str], by: str, what: str,
+          bound: int | None = None) -> Iterator["Found | Unresolved"]:
+    """Every file of ``tops`` (directories, or single files), minus tests and docs, if at most ``bound`` bytes."""
+    key = (lang, tuple(tops))
+    done = ctx.state.setdefault("whole", set())
+    if key in done:  # type: ignore[operator]
+        return
+    done.add(key)  # type: ignore[union-attr]
+    got: list[tuple[str, int]] = []
+    for t in tops:
+        if ctx.files.is_dir(t):
+            got += [(p, sz) for p, sz in ctx.files.walk_files(t, lambda parent, name: name in NOT_WHOLE_DIRS
+                                                               or name.startswith("."))
+                    if not NOT_WHOLE_FILES.search(posixpath.basename(p))]
+        elif ctx.files.is_file(t):
+            got.append((t, ctx.files.size(t)))
+    total = sum(sz for _, sz in got)
+    limit = WHOLE_MAX if bound is None else bound
+    if total > limit:
+        yield Unresolved(lang, by, 0, ", ".join(tops)[:120], f"{what} of {total / 1e6:.1f} MB over the "
+                                                           f"{limit / (1 << 20):.0f} MiB bound: import closure only")
+        return
+    for p, _ in got:
+        yield Found(p, what, by)
+
+
+def app_dir(ctx: "Context", path: str, library_roots: list[str]) -> str | None:
+    """The application directory of a loaded file outside every library root (None for system places)."""
+    if any(path.startswith(r.rstrip("/") + "/") for r in library_roots):
+        return None
+    d = posixpath.dirname(path)
+    if d in SYSTEM_DIRS or posixpath.basename(d) in ("bin", "sbin"):
+        return None
+    return d  # (the size bound of whole() stops a directory that holds half the system)
+
+
 _CACHE: dict[int, tuple[weakref.ref, dict]] = {}
 
 
@@ -228,4 +281,4 @@ def walk_up(path: str) -> Iterator[str]:
 
 
 __all__ = ["Found", "Unresolved", "Added", "ClosureResult", "Context", "Language", "languages", "close",
-           "language_closure", "ImageFiles"]
+           "language_closure", "ImageFiles", "whole", "app_dir", "WHOLE_MAX"]

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, walk_up
+from imgopt.minify.closure import WHOLE_MAX, Context, Found, Language, Unresolved, walk_up, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
-# measured on the fixture apps (docs/minify.md, "Language closure"): the largest package an
-# express app loads is 0.44 MB; whole packages cost nodeweb 1.3 MB over the import closure
-WHOLE_PACKAGE_MAX = 4 << 20
+WHOLE_PACKAGE_MAX = WHOLE_MAX  # see imgopt.minify.closure.WHOLE_MAX
 JS_SUFFIXES = (".js", ".mjs", ".cjs")
 EXTENSIONS = ("", ".js", ".json", ".node", ".mjs", ".cjs")
 INDEXES = ("index.js", "index.json", "index.node", "index.mjs", "index.cjs")
@@ -50,11 +47,6 @@ BUILTINS = {
     "worker_threads", "zlib", "test", "sqlite", "sea",
 }
 _CHILD = {"exec", "execSync", "execFile", "execFileSync", "spawn", "spawnSync", "fork"}
-_NOT_WHOLE_DIRS = {"test", "tests", "__tests__", "spec", "specs", "docs", "doc", "example", "examples", "benchmark",
-                   "benchmarks", "coverage", "node_modules", ".github", ".vscode", ".idea", "man"}
-_NOT_WHOLE_FILES = re.compile(r"(\.(md|markdown|d\.ts|d\.mts|d\.cts|map|ts|tsx|coffee|flow)$|^(readme|changelog|"
-                              r"history|authors|contributing|license|licence)(\.\w+)?$|^\.|^tsconfig.*\.json$)",
-                              re.I)
 
 
 class Node(Language):
@@ -214,18 +206,7 @@ class Node(Language):
         root = self.package_root(path, ctx)
         if root is None:
             return
-        done = ctx.state.setdefault("node.whole", set())
-        if root in done:  # type: ignore[operator]
-            return
-        done.add(root)  # type: ignore[union-attr]
-        files = whole_package(root, ctx)
-        total = sum(s for _, s in files)
-        if total > WHOLE_PACKAGE_MAX:
-            yield Unresolved(self.name, by, 0, root, f"package of {total / 1e6:.1f} MB over the "
-                                                    f"{WHOLE_PACKAGE_MAX >> 20} MiB bound: import closure only")
-            return
-        for p, _ in files:
-            yield Found(p, f"whole package {posixpath.basename(root)}", by)
+        yield from whole(ctx, self.name, [root], by, f"whole package {posixpath.basename(root)}", WHOLE_PACKAGE_MAX)
 
     def package_root(self, path: str, ctx: Context) -> str | None:
         """The package directory ``path`` belongs to: right below ``node_modules``, or the app's own."""
@@ -245,14 +226,6 @@ class Node(Language):
         if pj is None or posixpath.dirname(pj) == "/":
             return None
         return posixpath.dirname(pj)
-
-
-def whole_package(root: str, ctx: Context) -> list[tuple[str, int]]:
-    def prune(parent: str, name: str) -> bool:
-        return name in _NOT_WHOLE_DIRS or name.startswith(".")
-
-    return [(p, s) for p, s in ctx.files.walk_files(root, prune)
-            if not _NOT_WHOLE_FILES.search(posixpath.basename(p))]
 
 
 def is_builtin(spec: str) -> bool:
@@ -357,4 +330,4 @@ def js_string(node) -> str | None:
     return None
 
 
-__all__ = ["Node", "specifiers", "is_builtin", "whole_package", "WHOLE_PACKAGE_MAX"]
+__all__ = ["Node", "specifiers", "is_builtin", "WHOLE_PACKAGE_MAX"]

@@ -21,7 +21,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
 
 _INC_DIR = re.compile(r"(^/etc/perl$|/perl5$|/perl5/[\d.]+$|/perl/[\d.]+$|/perl-base$|/site_perl$|/site_perl/[\d.]+$|"
                       r"/vendor_perl$|/vendor_perl/[\d.]+$|^/usr/share/perl5$|/perl5/[\d.]+/[\w-]+linux[\w-]*$|"
@@ -31,6 +31,8 @@ _MODULE = re.compile(r"^([A-Za-z_]\w*(?:::\w+)*)")
 _QUOTED = re.compile(r"""^(['"])([^'"$@]+)\1""")
 _QW = re.compile(r"qw\s*([(\[{/<|!])(.*?)[)\]}/>|!]", re.S)
 _STRINGS = re.compile(r"""(['"])([A-Za-z_][\w:]*)\1""")
+_SYSTEM = re.compile(r"""\b(?:system|exec)\s*\(?\s*(['"])([^'"$@]+)\1""")
+_BACKTICK = re.compile(r"`([^`$@]+)`|\bqx\s*([({\[/|!])([^$@]*?)[)}\]/|!]")
 
 
 class Perl(Language):
@@ -65,6 +67,13 @@ class Perl(Language):
         refs, libs = uses_of(text)
         inc = [d if d.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(path), d))
                for d in libs] + self.inc(ctx) + _app_libs(path)
+        yield from self._library(path, inc, ctx, path)
+        for cmd, ln in commands_of(text):
+            exe = ctx.which(cmd)
+            if exe:
+                yield Found(exe, f"runs {cmd!r}", path)
+            else:
+                yield Unresolved(self.name, path, ln, cmd, "command not found")
         for kind, name, ln in refs:
             if kind == "dynamic":
                 yield Unresolved(self.name, path, ln, name, "dynamic")
@@ -77,6 +86,7 @@ class Perl(Language):
             if hit is None:
                 continue
             yield Found(hit, f"{'require' if kind == 'file' else 'use'} {name}", path)
+            yield from self._library(hit, inc, ctx, path)
             if kind == "module":  # XS: XSLoader / DynaLoader load auto/Foo/Bar/Bar.so; AutoLoader .al files
                 sub = "auto/" + name.replace("::", "/")
                 for r in inc:
@@ -84,6 +94,25 @@ class Perl(Language):
                     for fname in ctx.files.listdir(d):
                         if ctx.files.is_file(f"{d}/{fname}"):
                             yield Found(f"{d}/{fname}", f"XS / AutoLoader file of {name}", path, parse=False)
+
+
+    def _library(self, path: str, inc: list[str], ctx: Context, by: str) -> Iterator[Found | Unresolved]:
+        """Keep the top-level namespace of a loaded module whole (``HTTP/``, ``HTTP.pm``, ``auto/HTTP/`` in
+        every ``@INC`` directory: Encode loads ``Encode::JP`` by table, DBI its drivers by name), if small.
+        An application script (outside ``@INC``) keeps its directory whole."""
+        root = max((r for r in inc if path.startswith(r + "/")), key=len, default=None)
+        if root is None:
+            if path in ctx.loaded:
+                d = app_dir(ctx, path, inc)
+                if d:
+                    yield from whole(ctx, self.name, [d], by, "the application directory " + d)
+            return
+        top = path[len(root) + 1:].split("/")[0]
+        top = top[:-3] if top.endswith((".pm", ".pl")) else top
+        if top in ("auto", "unicore"):
+            return
+        tops = [f"{r}/{t}" for r in dict.fromkeys(inc) for t in (top, top + ".pm", "auto/" + top)]
+        yield from whole(ctx, self.name, tops, by, f"whole namespace {top}::")
 
 
 def _app_libs(path: str) -> list[str]:
@@ -144,6 +173,21 @@ def uses_of(text: str) -> tuple[list[tuple[str, str, int]], list[str]]:
                 args = args[:1]  # the condition is code; the module is its first quoted name
             refs += [("module", a, ln) for a in args if _MODULE.fullmatch(a)]
     return refs, libs
+
+
+def commands_of(text: str) -> list[tuple[str, int]]:
+    """Programs of ``system``/``exec`` with a literal first argument, backticks and ``qx``."""
+    from imgopt.minify.closure.shell import commands_of_string
+
+    code = strip_pod(text)
+    out: list[tuple[str, int]] = []
+    for m in _SYSTEM.finditer(code):
+        ln = code.count("\n", 0, m.start()) + 1
+        out += [(c, ln) for c in commands_of_string(m.group(2))]
+    for m in _BACKTICK.finditer(code):
+        ln = code.count("\n", 0, m.start()) + 1
+        out += [(c, ln) for c in commands_of_string(m.group(1) or m.group(3) or "")]
+    return out
 
 
 def _list_args(rest: str) -> list[str]:

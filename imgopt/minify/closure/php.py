@@ -13,26 +13,23 @@ Classes are loaded on first use through autoloaders (Composer's
 ``vendor/autoload.php``, Debian's per-package ``autoload.php``), so the
 include closure cannot see them: as for Node, a library package from which
 anything was loaded (``vendor/VENDOR/NAME``, ``/usr/share/php/NAME``) is kept
-whole minus tests and docs, up to :data:`WHOLE_PACKAGE_MAX` bytes, and
-Composer's own ``vendor/composer`` maps with it.
+whole minus tests and docs, up to :data:`imgopt.minify.closure.WHOLE_MAX`
+bytes, and Composer's own ``vendor/composer`` maps with it; the directory of
+a loaded script outside the library directories (the application: its
+templates, its classes) is kept whole under the same bound.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved
-from imgopt.minify.closure.node import WHOLE_PACKAGE_MAX
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 INCLUDE_PATH = (".", "/usr/share/php", "/usr/share/pear")
 _INCLUDES = {"include_expression", "include_once_expression", "require_expression", "require_once_expression"}
 _RUN = {"shell_exec", "exec", "system", "passthru", "popen", "proc_open"}
-_NOT_WHOLE_DIRS = {"tests", "test", "Tests", "Test", "docs", "doc", "examples", "example", "benchmarks", ".git"}
-_NOT_WHOLE_FILES = re.compile(r"(\.(md|markdown|rst)$|^(readme|changelog|upgrade|contributing|license)(\.\w+)?$|^\.)",
-                              re.I)
 
 
 class Php(Language):
@@ -79,26 +76,13 @@ class Php(Language):
 
     def _package(self, path: str, ctx: Context) -> Iterator[Found | Unresolved]:
         root = package_root(path)
-        if root is None:
-            return
-        done = ctx.state.setdefault("php.whole", set())
-        if root in done:  # type: ignore[operator]
-            return
-        done.add(root)  # type: ignore[union-attr]
-        extra = [root]
-        if "/vendor/" in root:
-            extra.append(root.split("/vendor/")[0] + "/vendor/composer")
-        got: list[tuple[str, int]] = []
-        for r in extra:
-            got += [(p, s) for p, s in ctx.files.walk_files(r, lambda parent, name: name in _NOT_WHOLE_DIRS)
-                    if not _NOT_WHOLE_FILES.search(posixpath.basename(p))]
-        total = sum(s for _, s in got)
-        if total > WHOLE_PACKAGE_MAX:
-            yield Unresolved(self.name, path, 0, root, f"package of {total / 1e6:.1f} MB over the "
-                                                      f"{WHOLE_PACKAGE_MAX >> 20} MiB bound: include closure only")
-            return
-        for p, _ in got:
-            yield Found(p, f"whole package {root}", path)
+        if root is not None:
+            tops = [root] + ([root.split("/vendor/")[0] + "/vendor/composer"] if "/vendor/" in root else [])
+            yield from whole(ctx, self.name, tops, path, f"whole package {root}")
+        elif path in ctx.loaded:
+            d = app_dir(ctx, path, list(INCLUDE_PATH[1:]))
+            if d:
+                yield from whole(ctx, self.name, [d], path, "the application directory " + d)
 
 
 def package_root(path: str) -> str | None:

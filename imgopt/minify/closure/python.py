@@ -36,7 +36,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, walk_up
+from imgopt.minify.closure import NOT_WHOLE_FILES, Context, Found, Language, Unresolved
 
 DATA_MAX = 64 << 20  # bytes of non-code files kept per package directory
 _CODE = re.compile(r"\.(py|pyc|pyo|pyi|pyx|pxd|pxi|c|h|hh|hpp|cpp|cc|cxx|f|f90|pyd|dll|dylib|a|o|lib|exe)$"
@@ -244,7 +244,8 @@ class Python(Language):
                     or ctx.files.is_file(sub + "/__init__.py") or ctx.files.is_file(sub + "/pyvenv.cfg")
                     or name.endswith((".dist-info", ".egg-info")))
 
-        data = [(p, s) for p, s in ctx.files.walk_files(d, prune) if not _CODE.search(p)]
+        data = [(p, s) for p, s in ctx.files.walk_files(d, prune)
+                if not _CODE.search(p) and not NOT_WHOLE_FILES.search(posixpath.basename(p))]
         total = sum(s for _, s in data)
         if total > DATA_MAX:
             yield Unresolved(self.name, path, 0, d, f"package data of {total / 1e6:.0f} MB over the "

@@ -20,7 +20,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 _LANDMARK = re.compile(r"^(.*)/(\d+\.\d+\.\d+)/rubygems\.rb$")
@@ -53,6 +53,7 @@ class Ruby(Language):
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
             return
         roots = self.load_path(ctx) + _app_libs(path)
+        yield from self._library(path, ctx, path)
         for kind, arg, ln in requires_of(data):
             if kind == "dynamic":
                 yield Unresolved(self.name, path, ln, arg, "dynamic")
@@ -67,6 +68,7 @@ class Ruby(Language):
                 hit = _with_ext(target, ctx)
                 if hit:
                     yield Found(hit, f"require_relative {arg!r}", path)
+                    yield from self._library(hit, ctx, path)
             else:
                 if arg.startswith(("./", "../", "/")):
                     hit = _with_ext(arg if arg.startswith("/") else posixpath.join(ctx.workdir, arg), ctx)
@@ -75,6 +77,32 @@ class Ruby(Language):
                 if hit:
                     yield Found(hit, f"{kind} {arg!r}", path)
                     yield from _gemspec(hit, ctx, path)
+                    yield from self._library(hit, ctx, path)
+
+    def _library(self, path: str, ctx: Context, by: str) -> Iterator[Found | Unresolved]:
+        """A file of a library is loaded: keep the library whole (its lazy requires and data), if small.
+
+        A gem is its directory; in a load-path directory, a library is a
+        top-level name (``digest.rb`` and ``digest/`` in every load-path
+        directory: ``digest/sha2.so`` is in the architecture directory).
+        An application file (outside the load path) keeps its directory whole.
+        """
+        lp = self.load_path(ctx)
+        root = max((r for r in lp if path.startswith(r + "/")), key=len, default=None)
+        if root is None:
+            if path in ctx.loaded:
+                d = app_dir(ctx, path, lp)
+                if d:
+                    yield from whole(ctx, self.name, [d], by, "the application directory " + d)
+            return
+        m = re.match(r"^(.*/gems/[^/]+)/", path)
+        if m and root.startswith(m.group(1)):
+            yield from whole(ctx, self.name, [m.group(1)], by, "whole gem " + posixpath.basename(m.group(1)))
+            return
+        top = path[len(root) + 1:].split("/")[0]
+        top = top[:-3] if top.endswith((".rb", ".so")) else top
+        tops = [f"{r}/{top}{ext}" for r in lp if not _GEM_LIB.match(r) for ext in ("", ".rb", ".so")]
+        yield from whole(ctx, self.name, tops, by, f"whole library {top}")
 
 
 def _with_ext(base: str, ctx: Context) -> str | None:

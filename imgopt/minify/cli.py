@@ -39,6 +39,10 @@ def _common(fn):
         click.option("--force", is_flag=True, help="Write the image even if verification fails (marked in its history)."),
         click.option("--removed", "removed_file", type=click.Path(dir_okay=False), default=None,
                      help="Write every removed path with its size and junk class (JSON) here."),
+        click.option("--kept", "kept_file", type=click.Path(dir_okay=False), default=None,
+                     help="Write every kept path with its size and the reason it was kept (trace, ELF closure, "
+                          "language closure with the importing file, keep rule...) and the loads the language "
+                          "closure could not resolve (JSON) here."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
         _platform_opt, _insecure_opt,
@@ -84,7 +88,8 @@ def _say(quiet: bool, msg: str) -> None:
 
 def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, codec: str, level: int | None,
          keep_all: bool, include: tuple, exclude: tuple, base_layers: int | None, probe_file: str | None,
-         backends: str, max_rounds: int, force: bool, removed_file: str | None, fmt: str, timeout: float,
+         backends: str, max_rounds: int, force: bool, removed_file: str | None, kept_file: str | None, fmt: str,
+         timeout: float,
          platform: str | None, insecure: bool, quiet: bool) -> None:
     from imgopt.analyze.scan import scan_image
     from imgopt.errors import BadInput
@@ -139,6 +144,8 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
             written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=insecure))
             if removed_file:
                 _write_removed(removed_file, slim_img)
+            if kept_file:
+                _write_kept(kept_file, scan, slim_img)
             report = _report(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
         finally:
             scan.close()
@@ -176,6 +183,17 @@ def _write_removed(path: str, slim_img) -> None:
             json.dump(doc, f, indent=1)
 
 
+def _write_kept(path: str, scan, slim_img) -> None:
+    from imgopt.image.sinks import atomic_file
+    from imgopt.minify.keep import kept_entries
+
+    doc = {"kept": kept_entries(scan, slim_img.plan),
+           "unresolved": [vars(u) for u in slim_img.plan.unresolved]}
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+
+
 def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) -> dict:
     by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -188,6 +206,11 @@ def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) ->
         d[0] += r.size
         d[1] += 1
     new = slim_img.image
+    from imgopt.minify.keep import kept_by_reason
+
+    unresolved: dict[str, int] = defaultdict(int)
+    for u in slim_img.plan.unresolved:
+        unresolved[f"{u.language}: {u.why.split(':')[0]}"] += 1
     return {
         "schema": "imgopt.minify/v1",
         "image": img.name, "output": dest, "manifest_digest": digest,
@@ -201,6 +224,8 @@ def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) ->
         "removed_by_class": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_class.items(), key=lambda x: -x[1][0])},
         "removed_by_dir": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_dir.items(), key=lambda x: -x[1][0])[:15]},
         "keep_rules": slim_img.plan.rules_applied,
+        "kept_by_reason": kept_by_reason(scan, slim_img.plan),
+        "language_closure_unresolved": dict(sorted(unresolved.items())),
         "verification": None if ver is None else {
             "passed": ver.passed, "rounds": len(ver.rounds),
             "added": [{"path": p, "why": w} for p, w in ver.added],
@@ -234,6 +259,12 @@ def _text(rep: dict) -> str:
                          + (f", ready in {r['ready_time']:.2f} s" if r["ready_time"] else ""))
         for a in v["added"][:10]:
             lines.append(f"    added {a['path']}: {a['why']}")
+    lines += ["", "  kept by reason:"]
+    for k, v2 in rep["kept_by_reason"].items():
+        lines.append(f"    {k:<28} {human(v2['bytes']):>10} in {v2['files']:,} files")
+    if rep["language_closure_unresolved"]:
+        lines.append("    not resolved by the language closure (--kept lists them): " + ", ".join(
+            f"{n} {k}" for k, n in rep["language_closure_unresolved"].items()))
     lines += ["", "  removed by junk class:"]
     for k, v2 in list(rep["removed_by_class"].items())[:10]:
         lines.append(f"    {k:<28} {human(v2['bytes']):>10} in {v2['files']:,} files")

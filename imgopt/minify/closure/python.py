@@ -30,6 +30,7 @@ groups, not console scripts), and the files a standard-library module reads
 from __future__ import annotations
 
 import ast
+import fnmatch
 import posixpath
 import re
 import warnings
@@ -54,6 +55,12 @@ _SHELL_STRING = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.ge
 # files a standard-library module reads when used (directories kept whole)
 STDLIB_DATA = {
     "zoneinfo": ["/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo"],
+}
+# modules a standard-library module imports by a computed name (glob in the standard library's directories):
+# the codec registry imports encodings.<name> on first use of a codec; sysconfig its build's configuration
+STDLIB_BY_NAME = {
+    "encodings": ["encodings/*.py"],
+    "sysconfig": ["_sysconfigdata_*.py"],
 }
 _LANDMARK = re.compile(r"^(.*)/lib/python(\d+\.\d+)/os\.py$")
 _PYVENV = re.compile(r"^(.*)/pyvenv\.cfg$")
@@ -136,6 +143,7 @@ class Python(Language):
                 yield Unresolved(self.name, path, ref.line, ref.name, "unparsed: line scan used")
             else:
                 yield from self._import(ref, path, roots, envs, ctx)
+        yield from self._stdlib_extras(path, envs, ctx)
         yield from self._package_data(path, envs, ctx)
         yield from self._distribution(path, envs, ctx)
 
@@ -177,11 +185,6 @@ class Python(Language):
             dirs = hit[1] or []
         for f in chain:
             yield Found(f, how, path)
-        if not ref.level and parts and parts[0] in STDLIB_DATA and chain \
-                and any(chain[0].startswith(s + "/") for e in envs for s in e.stdlib):
-            for d in STDLIB_DATA[parts[0]]:
-                for p, _ in ctx.files.walk_files(d):
-                    yield Found(p, f"data the standard library's {parts[0]} reads", path, parse=False)
         for name in ref.names:  # "from pkg import sub": sub may be a submodule
             if name == "*" or not dirs:
                 continue
@@ -189,6 +192,22 @@ class Python(Language):
             if hit is not None:
                 for f in hit[0]:
                     yield Found(f, how, path)
+
+    def _stdlib_extras(self, path: str, envs: list[Env], ctx: Context) -> Iterator[Found]:
+        """What a standard-library module reads or imports by a computed name (STDLIB_DATA, STDLIB_BY_NAME)."""
+        std = next((s for e in envs for s in e.stdlib if path.startswith(s + "/")), None)
+        if std is None:
+            return
+        top = path[len(std) + 1:].split("/")[0].removesuffix(".py")
+        for d in STDLIB_DATA.get(top, []):
+            for p, _ in ctx.files.walk_files(d):
+                yield Found(p, f"data the standard library's {top} reads", path, parse=False)
+        for pattern in STDLIB_BY_NAME.get(top, []):
+            d, _, glob = posixpath.join(std, pattern).rpartition("/")
+            rx = re.compile(fnmatch.translate(glob))
+            for name in ctx.files.listdir(d):
+                if rx.match(name):
+                    yield Found(f"{d}/{name}", f"imported by name by the standard library's {top}", path)
 
     def _bytecode(self, path: str, envs: list[Env], ctx: Context) -> Iterator[Found]:
         d, name = posixpath.split(path)
@@ -253,7 +272,9 @@ class Python(Language):
             return
         what = "data of package " + d if is_pkg else "data beside the application's " + posixpath.basename(path)
         for p, _ in data:
-            yield Found(p, what, path, parse=False)
+            node = ctx.files.lookup(p)[1]
+            script = node is not None and bool(node.mode & 0o111) and ctx.files.head(p, 2) == b"#!"
+            yield Found(p, what, path, parse=script)  # an executable script is run: read its commands
 
     def _distribution(self, path: str, envs: list[Env], ctx: Context) -> Iterator[Found]:
         for e in envs:
@@ -500,7 +521,7 @@ def imports_of(text: str) -> list[Ref]:
 
 
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
-_CALL_LINE = r"import_module|__import__|subprocess\.|os\.(system|popen|exec|spawn|posix_spawn)|shutil\.which|" \
+_CALL_LINE = r"import_module|__import__|find_spec|subprocess\.|os\.(system|popen|exec|spawn|posix_spawn)|shutil\.which|" \
              r"create_subprocess"
 
 
@@ -586,7 +607,8 @@ class _Walker:
 
     def _call(self, node: ast.Call, lazy: bool) -> None:
         name = self._dotted(node.func)
-        if name in ("importlib.import_module", "__import__", "import_module") or name.endswith(".__import__"):
+        if name in ("importlib.import_module", "__import__", "import_module", "importlib.util.find_spec",
+                    "find_spec") or name.endswith(".__import__"):
             arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value:
                 mod = arg.value

@@ -40,7 +40,11 @@ def parser(lang: str):
         language = m.language_php()
     else:
         raise ValueError(lang)
-    return ts.Parser(ts.Language(language))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # older grammar wheels hand over an int pointer
+        return ts.Parser(ts.Language(language))
 
 
 def parse(lang: str, source: bytes):

@@ -434,3 +434,24 @@ def test_hostile_sources_are_not_crashes(tmp_path, junk):
     scan = _image(tmp_path, _python_base(files))
     res = _close(scan, list(files))
     assert res.scanned  # every language read its file and survived
+
+
+def test_python_stdlib_loads_by_name_find_spec_and_scripts_among_package_data(tmp_path):
+    site = "/usr/local/lib/python3.11/dist-packages"
+    scan = _image(tmp_path, _python_base({
+        f"{PY_STD}/encodings/__init__.py": "def search_function(name):\n    __import__('encodings.' + name)\n",
+        f"{PY_STD}/encodings/utf_8.py": "", f"{PY_STD}/encodings/cp1252.py": "import codecs\n",
+        f"{PY_STD}/codecs.py": "",
+        f"{PY_STD}/html/__init__.py": "", f"{PY_STD}/html/parser.py": "",
+        f"{site}/tool/__init__.py": ("import importlib.util\n"
+                                     "spec = importlib.util.find_spec('html.parser')\n"),
+        f"{site}/tool/bin/run.sh": ("#!/bin/sh\njq . \"$1\"\n", 0o755),
+        f"{site}/tool/bin/notes.sh": "#!/bin/sh\nsort x\n",  # not executable: data, not read
+    }))
+    res = _close(scan, [f"{PY_STD}/encodings/__init__.py", f"{PY_STD}/encodings/utf_8.py", f"{site}/tool/__init__.py"])
+    added = set(res.added)
+    assert f"{PY_STD}/encodings/cp1252.py" in added and f"{PY_STD}/codecs.py" in added
+    assert "imported by name by the standard library's encodings" in res.added[f"{PY_STD}/encodings/cp1252.py"].how
+    assert f"{PY_STD}/html/parser.py" in added
+    assert {f"{site}/tool/bin/run.sh", f"{site}/tool/bin/notes.sh", "/usr/bin/jq"} <= added
+    assert "/usr/bin/sort" not in added

@@ -111,7 +111,7 @@ class Planner:
         self._put(rel, reason)
         if node.kind is Kind.SYMLINK:  # and what it points to
             target = node.linkname if node.linkname.startswith("/") else posixpath.join("/" + parent, node.linkname)
-            self.add(target, "symlink target")
+            self.add(target, f"{reason} (symlink target)")
 
     # ----------------------------------------------------------- sources
 
@@ -326,6 +326,7 @@ def plan_keep(scan: Scan, profile: AccessProfile | None, *, keep_all: bool = Fal
 
 def reason_category(reason: str) -> str:
     """The summary's group for a keep reason (``closure:python: import x in /app/a.py`` -> language closure (python))."""
+    reason = reason.removesuffix(" (symlink target)")  # a kept symlink's target: kept for the link's reason
     if reason == "traced":
         return "trace"
     if reason.startswith("static:"):

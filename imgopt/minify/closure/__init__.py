@@ -170,6 +170,8 @@ def close(files: ImageFiles, seeds: Iterable[str], *, env: dict[str, str], workd
             final, node = files.lookup(it.path)
             if node is None:
                 continue
+            if not it.how.startswith(("whole ", "the application directory")) and strong(ctx, it.by):
+                ctx.state.setdefault("named", set()).add(final)  # type: ignore[union-attr]
             if it.path not in res.added and final not in seeds_final:
                 res.added[it.path] = Added(lang.name, it.how, it.by)
             if it.parse:
@@ -235,6 +237,17 @@ def whole(ctx: "Context", lang: str, tops: list[str], by: str, what: str,
         yield Found(p, what, by)
 
 
+def strong(ctx: "Context", path: str) -> bool:
+    """Was ``path`` loaded, or named by a load in loaded code or in its import closure?
+
+    Whole libraries are kept only for such files.  A file that is merely part of a whole library
+    (or named only by such a file) has its loads followed, but the libraries they reach are not kept
+    whole in turn: otherwise one loaded file of a big runtime library (rubygems) keeps, library by
+    library, everything its never-run files name (rdoc, bundler, irb...).
+    """
+    return path in ctx.loaded or path in ctx.state.get("named", ())
+
+
 def app_dir(ctx: "Context", path: str, library_roots: list[str]) -> str | None:
     """The application directory of a loaded file outside every library root (None for system places)."""
     if any(path.startswith(r.rstrip("/") + "/") for r in library_roots):
@@ -281,4 +294,4 @@ def walk_up(path: str) -> Iterator[str]:
 
 
 __all__ = ["Found", "Unresolved", "Added", "ClosureResult", "Context", "Language", "languages", "close",
-           "language_closure", "ImageFiles", "whole", "app_dir", "WHOLE_MAX"]
+           "language_closure", "ImageFiles", "whole", "strong", "app_dir", "WHOLE_MAX"]

@@ -29,7 +29,7 @@ import json
 import posixpath
 from typing import Iterator
 
-from imgopt.minify.closure import WHOLE_MAX, Context, Found, Language, Unresolved, walk_up, whole
+from imgopt.minify.closure import WHOLE_MAX, Context, Found, Language, Unresolved, strong, walk_up, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 WHOLE_PACKAGE_MAX = WHOLE_MAX  # see imgopt.minify.closure.WHOLE_MAX
@@ -61,7 +61,8 @@ class Node(Language):
         return interp in ("node", "nodejs")
 
     def scan(self, path: str, ctx: Context) -> Iterator[Found | Unresolved]:
-        yield from self._package(path, ctx, path)
+        if strong(ctx, path):
+            yield from self._package(path, ctx, path)
         data = ctx.files.read(path)
         if data is None:
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
@@ -84,7 +85,7 @@ class Node(Language):
                 continue  # absent in the image too: an optional dependency
             for f, why in hits:
                 yield Found(f, f"{kind}({spec!r})" + (f" ({why})" if why else ""), path)
-                if f.endswith((".js", ".mjs", ".cjs", ".json", ".node")):
+                if f.endswith((".js", ".mjs", ".cjs", ".json", ".node")) and strong(ctx, path):
                     yield from self._package(f, ctx, path)
 
     # ------------------------------------------------------------ resolution

@@ -21,7 +21,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, strong, whole
 
 _INC_DIR = re.compile(r"(^/etc/perl$|/perl5$|/perl5/[\d.]+$|/perl/[\d.]+$|/perl-base$|/site_perl$|/site_perl/[\d.]+$|"
                       r"/vendor_perl$|/vendor_perl/[\d.]+$|^/usr/share/perl5$|/perl5/[\d.]+/[\w-]+linux[\w-]*$|"
@@ -67,7 +67,8 @@ class Perl(Language):
         refs, libs = uses_of(text)
         inc = [d if d.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(path), d))
                for d in libs] + self.inc(ctx) + _app_libs(path)
-        yield from self._library(path, inc, ctx, path)
+        if strong(ctx, path):
+            yield from self._library(path, inc, ctx, path)
         for cmd, ln in commands_of(text):
             exe = ctx.which(cmd)
             if exe:
@@ -86,7 +87,8 @@ class Perl(Language):
             if hit is None:
                 continue
             yield Found(hit, f"{'require' if kind == 'file' else 'use'} {name}", path)
-            yield from self._library(hit, inc, ctx, path)
+            if strong(ctx, path):
+                yield from self._library(hit, inc, ctx, path)
             if kind == "module":  # XS: XSLoader / DynaLoader load auto/Foo/Bar/Bar.so; AutoLoader .al files
                 sub = "auto/" + name.replace("::", "/")
                 for r in inc:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import posixpath
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, strong, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 INCLUDE_PATH = (".", "/usr/share/php", "/usr/share/pear")
@@ -44,7 +44,8 @@ class Php(Language):
         return bool(interp) and interp.startswith("php")
 
     def scan(self, path: str, ctx: Context) -> Iterator[Found | Unresolved]:
-        yield from self._package(path, ctx)
+        if strong(ctx, path):
+            yield from self._package(path, ctx)
         data = ctx.files.read(path)
         if data is None:
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")

@@ -20,7 +20,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, whole
+from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, strong, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 _LANDMARK = re.compile(r"^(.*)/(\d+\.\d+\.\d+)/rubygems\.rb$")
@@ -53,8 +53,12 @@ class Ruby(Language):
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
             return
         roots = self.load_path(ctx) + _app_libs(path)
-        yield from self._library(path, ctx, path)
-        for kind, arg, ln in requires_of(data):
+        if strong(ctx, path):
+            yield from self._library(path, ctx, path)
+        loaded = path in ctx.loaded
+        for kind, arg, ln, lazy in requires_of(data):
+            if lazy and not loaded:
+                continue  # a method of a file the closure added: a second level of laziness
             if kind == "dynamic":
                 yield Unresolved(self.name, path, ln, arg, "dynamic")
             elif kind == "command":
@@ -68,7 +72,6 @@ class Ruby(Language):
                 hit = _with_ext(target, ctx)
                 if hit:
                     yield Found(hit, f"require_relative {arg!r}", path)
-                    yield from self._library(hit, ctx, path)
             else:
                 if arg.startswith(("./", "../", "/")):
                     hit = _with_ext(arg if arg.startswith("/") else posixpath.join(ctx.workdir, arg), ctx)
@@ -77,7 +80,6 @@ class Ruby(Language):
                 if hit:
                     yield Found(hit, f"{kind} {arg!r}", path)
                     yield from _gemspec(hit, ctx, path)
-                    yield from self._library(hit, ctx, path)
 
     def _library(self, path: str, ctx: Context, by: str) -> Iterator[Found | Unresolved]:
         """A file of a library is loaded: keep the library whole (its lazy requires and data), if small.
@@ -158,17 +160,30 @@ def discover_load_path(ctx: Context) -> list[str]:
     return list(dict.fromkeys(roots + sorted(gems) + sorted(exts)))
 
 
-def requires_of(data: bytes) -> list[tuple[str, str, int]]:
-    """(kind, argument, line): require | require_relative | load | autoload | command | dynamic."""
+_LAZY = {"method", "singleton_method", "block", "do_block", "lambda"}
+
+
+def _lazy(n) -> bool:
+    p = n.parent
+    while p is not None:
+        if p.type in _LAZY:
+            return True
+        p = p.parent
+    return False
+
+
+def requires_of(data: bytes) -> list[tuple[str, str, int, bool]]:
+    """(kind, argument, line, lazy): require | require_relative | load | autoload | command | dynamic;
+    lazy: inside a method or a block (runs when called, not when the file is loaded)."""
     root = parse("ruby", data)
-    out: list[tuple[str, str, int]] = []
+    out: list[tuple[str, str, int, bool]] = []
     for n in walk(root, {"call", "subshell"}):
         if n.type == "subshell":
             lit = _string(n, allow_subshell=True)
             if lit:
                 from imgopt.minify.closure.shell import commands_of_string
 
-                out += [("command", c, line(n)) for c in commands_of_string(lit)]
+                out += [("command", c, line(n), _lazy(n)) for c in commands_of_string(lit)]
             continue
         method = text(n.child_by_field_name("method"))
         args = n.child_by_field_name("arguments")
@@ -187,14 +202,15 @@ def requires_of(data: bytes) -> list[tuple[str, str, int]]:
                                               "capture3"):
                 from imgopt.minify.closure.shell import commands_of_string
 
-                out += [("command", c, line(n)) for c in commands_of_string(lit)]
+                out += [("command", c, line(n), _lazy(n)) for c in commands_of_string(lit)]
             else:
-                out.append(("command", lit, line(n)))
+                out.append(("command", lit, line(n), _lazy(n)))
             continue
+        lazy = method == "autoload" or _lazy(n)  # autoload requires on the constant's first use
         if lit is None:
-            out.append(("dynamic", f"{method} {text(items[0])[:60]}", line(n)))
+            out.append(("dynamic", f"{method} {text(items[0])[:60]}", line(n), lazy))
         else:
-            out.append((method, lit, line(n)))
+            out.append((method, lit, line(n), lazy))
     return out
 
 

@@ -207,9 +207,10 @@ def _literal_parts(node) -> str:
 
 
 def commands_of_string(command: str) -> list[str]:
-    """Program names a shell command string runs (``os.system("gzip -d x | sort")`` -> gzip, sort)."""
+    """Programs a shell command string runs, the shell first (``os.system("gzip -d x | sort")`` ->
+    /bin/sh, gzip, sort: system(3), popen, backticks and ``shell=True`` all run ``/bin/sh -c``)."""
     s = read_script(command.encode("utf-8", "surrogateescape"))
-    return [c for c, _ in s.commands if c not in BUILTINS and c not in s.functions]
+    return ["/bin/sh"] + [c for c, _ in s.commands if c not in BUILTINS and c not in s.functions]
 
 
 __all__ = ["Shell", "read_script", "commands_of_string", "literal", "BUILTINS"]

@@ -21,7 +21,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, strong, whole
+from imgopt.minify.closure import SYSTEM_DIRS, Context, Found, Language, Unresolved, app_dir, strong, whole
 
 _INC_DIR = re.compile(r"(^/etc/perl$|/perl5$|/perl5/[\d.]+$|/perl/[\d.]+$|/perl-base$|/site_perl$|/site_perl/[\d.]+$|"
                       r"/vendor_perl$|/vendor_perl/[\d.]+$|^/usr/share/perl5$|/perl5/[\d.]+/[\w-]+linux[\w-]*$|"
@@ -66,7 +66,9 @@ class Perl(Language):
             return
         refs, libs = uses_of(text)
         inc = [d if d.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(path), d))
-               for d in libs] + self.inc(ctx) + _app_libs(path)
+               for d in libs] + self.inc(ctx)
+        if not any(path.startswith(r + "/") for r in inc):
+            inc += _app_libs(path)  # an application script: the lib/ directories above it
         if strong(ctx, path):
             yield from self._library(path, inc, ctx, path)
         for cmd, ln in commands_of(text):
@@ -119,7 +121,8 @@ class Perl(Language):
 
 def _app_libs(path: str) -> list[str]:
     parts = path.split("/")
-    return ["/".join(parts[:i + 1]) for i in range(len(parts) - 1, 0, -1) if parts[i] == "lib"]
+    return [d for i in range(len(parts) - 1, 0, -1) if parts[i] == "lib"
+            and (d := "/".join(parts[:i + 1])) not in SYSTEM_DIRS]
 
 
 def strip_pod(text: str) -> str:

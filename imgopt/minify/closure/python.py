@@ -131,7 +131,7 @@ class Python(Language):
         if text is None:
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
             return
-        refs = imports_of(text)
+        refs = imports_of(text, main=self._may_run_as_main(path, envs, ctx))
         for ref in refs:
             if ref.lazy and not loaded:
                 continue  # a function of a module the closure added: a second level of laziness
@@ -146,6 +146,19 @@ class Python(Language):
         yield from self._stdlib_extras(path, envs, ctx)
         yield from self._package_data(path, envs, ctx)
         yield from self._distribution(path, envs, ctx)
+
+    def _may_run_as_main(self, path: str, envs: list[Env], ctx: Context) -> bool:
+        """A library module runs as ``__main__`` only through ``python -m`` (seen in the processes' argv)."""
+        root = next((r for e in envs for r in e.roots if path.startswith(r + "/")), None)
+        if root is None:
+            return True  # application code or a script: may be the program
+        mods = ctx.state.get("python.-m")
+        if mods is None:
+            mods = {a[i + 1] for a in ctx.argvs for i in range(len(a) - 1) if a[i] == "-m"}
+            ctx.state["python.-m"] = mods
+        dotted = path[len(root) + 1:].removesuffix(".py").replace("/", ".")
+        dotted = dotted.removesuffix(".__main__").removesuffix(".__init__")
+        return dotted in mods  # type: ignore[operator]
 
     def envs_of(self, path: str, ctx: Context) -> list[Env]:
         envs = self.envs(ctx)
@@ -506,8 +519,11 @@ class Ref:
 
 
 
-def imports_of(text: str) -> list[Ref]:
-    """Every literal import and command of a module; the line scan when ``ast`` cannot parse it."""
+def imports_of(text: str, main: bool = True) -> list[Ref]:
+    """Every literal import and command of a module; the line scan when ``ast`` cannot parse it.
+
+    ``main=False``: the module is imported, never run as ``__main__``: its ``if __name__ == "__main__":``
+    block never runs."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. in the image's code are not ours to print
@@ -515,7 +531,7 @@ def imports_of(text: str) -> list[Ref]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return _scan_lines(text)
     try:
-        return _Walker(text).run(tree)
+        return _Walker(text, main).run(tree)
     except RecursionError:
         return _scan_lines(text)
 
@@ -534,19 +550,21 @@ class _Walker:
     expression node of a large library costs more than parsing it.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, main: bool = True) -> None:
         self.text = text
+        self.main = main
         self.refs: list[Ref] = []
         self.aliases: dict[str, str] = {}  # local name -> dotted origin ("run" -> "subprocess.run")
         self.lines: set[int] | None = None
 
     def run(self, tree: ast.Module) -> list[Ref]:
-        stmts: list[tuple[ast.stmt, int]] = []
-        stack: list[tuple[list, int]] = [(tree.body, 0)]
+        stmts: list[tuple[ast.stmt, int, dict]] = []
+        module_consts = _constants(tree.body)
+        stack: list[tuple[list, int, dict]] = [(tree.body, 0, module_consts)]
         while stack:
-            body, depth = stack.pop()
+            body, depth, consts = stack.pop()
             for n in body:
-                stmts.append((n, depth))
+                stmts.append((n, depth, consts))
                 if isinstance(n, ast.Import):
                     for a in n.names:
                         self.refs.append(Ref("import", a.name, n.lineno, lazy=depth > 0))
@@ -558,29 +576,34 @@ class _Walker:
                         for a in n.names:
                             self.aliases[a.asname or a.name] = f"{n.module}.{a.name}"
                 elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    stack.append((n.body, depth + 1))
-                elif isinstance(n, ast.If) and _type_checking(n.test):
-                    stack.append((n.orelse, depth))
+                    stack.append((n.body, depth + 1, consts))
+                elif isinstance(n, ast.If) and (_type_checking(n.test) or (not self.main and _is_main(n.test))):
+                    stack.append((n.orelse, depth, consts))
                 else:
+                    inner = consts
+                    if isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
+                        values = _strings(n.iter, consts)  # for name in ("urllib3", "idna"): __import__(name)
+                        if values is not None:
+                            inner = {**consts, n.target.id: values}
                     for f in _BODIES:
                         sub = getattr(n, f, None)
                         if isinstance(sub, list) and sub:
                             if f in ("handlers", "cases"):
-                                stack += [(h.body, depth) for h in sub]
+                                stack += [(h.body, depth, consts) for h in sub]
                             else:
-                                stack.append((sub, depth))
+                                stack.append((sub, depth, inner if f == "body" else consts))
         names = [re.escape(k) for k, v in self.aliases.items() if v in _SUBPROCESS or v.endswith(".import_module")]
         rx = re.compile(_CALL_LINE + ("|\\b(" + "|".join(names) + ")\\s*\\(" if names else ""))
         hits = {i for i, ln in enumerate(self.text.splitlines(), 1) if rx.search(ln)}
         if hits:
-            for n, depth in stmts:
+            for n, depth, consts in stmts:
                 end = getattr(n, "end_lineno", n.lineno) or n.lineno
                 if not any(i in hits for i in range(n.lineno, end + 1)):
                     continue
                 for node in self._expressions(n):
                     for c in ast.walk(node):
                         if isinstance(c, ast.Call):
-                            self._call(c, depth > 0 or isinstance(node, ast.Lambda))
+                            self._call(c, depth > 0 or isinstance(node, ast.Lambda), consts)
         self.refs.sort(key=lambda r: r.line)
         return self.refs
 
@@ -605,15 +628,16 @@ class _Walker:
         parts.append(self.aliases.get(f.id, f.id))
         return ".".join(reversed(parts))
 
-    def _call(self, node: ast.Call, lazy: bool) -> None:
+    def _call(self, node: ast.Call, lazy: bool, consts: dict | None = None) -> None:
         name = self._dotted(node.func)
         if name in ("importlib.import_module", "__import__", "import_module", "importlib.util.find_spec",
                     "find_spec") or name.endswith(".__import__"):
             arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value:
-                mod = arg.value
-                level = len(mod) - len(mod.lstrip("."))
-                self.refs.append(Ref("import", mod.lstrip("."), node.lineno, level, lazy=lazy))
+            values = _strings(arg, consts or {}, single=True) if arg is not None else None
+            if values:
+                for mod in values:
+                    level = len(mod) - len(mod.lstrip("."))
+                    self.refs.append(Ref("import", mod.lstrip("."), node.lineno, level, lazy=lazy))
             else:
                 self.refs.append(Ref("dynamic", f"{name}({_src(arg)})", node.lineno, lazy=lazy))
         elif name in _SUBPROCESS:
@@ -634,6 +658,43 @@ class _Walker:
                                  lazy=lazy))
         elif arg is not None:
             self.refs.append(Ref("dynamic", f"{name}({_src(arg)})", node.lineno, lazy=lazy))
+
+
+def _constants(body: list) -> dict[str, list[str]]:
+    """Module-level names bound once to a string or a tuple/list of strings (``PLUGINS = ("a", "b")``)."""
+    out: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for n in body:
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            name = n.targets[0].id
+            values = _strings(n.value, {}, single=True)
+            if name in seen or values is None:
+                out.pop(name, None)  # rebound, or not constant: unknown
+            else:
+                out[name] = values
+            seen.add(name)
+    return out
+
+
+def _strings(node, consts: dict, single: bool = False) -> list[str] | None:
+    """The string values ``node`` can take: a literal tuple/list of strings, a known name; one literal too
+    when ``single``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+        return [node.value] if single else None
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value for e in node.elts):
+        return [e.value for e in node.elts]
+    if isinstance(node, ast.Name) and node.id in consts:
+        return consts[node.id]
+    return None
+
+
+def _is_main(t: ast.expr) -> bool:
+    """``__name__ == "__main__"``"""
+    return (isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq)
+            and {type(x) for x in (t.left, t.comparators[0])} == {ast.Name, ast.Constant}
+            and any(isinstance(x, ast.Name) and x.id == "__name__" for x in (t.left, t.comparators[0]))
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in (t.left, t.comparators[0])))
 
 
 def _type_checking(t: ast.expr) -> bool:

@@ -20,7 +20,7 @@ import posixpath
 import re
 from typing import Iterator
 
-from imgopt.minify.closure import Context, Found, Language, Unresolved, app_dir, strong, whole
+from imgopt.minify.closure import SYSTEM_DIRS, Context, Found, Language, Unresolved, app_dir, strong, whole
 from imgopt.minify.closure.syntax import line, parse, text, walk
 
 _LANDMARK = re.compile(r"^(.*)/(\d+\.\d+\.\d+)/rubygems\.rb$")
@@ -124,7 +124,8 @@ def _gemspec(hit: str, ctx: Context, by: str) -> Iterator[Found]:
 
 def _app_libs(path: str) -> list[str]:
     parts = path.split("/")
-    return ["/".join(parts[:i + 1]) for i in range(len(parts) - 1, 0, -1) if parts[i] == "lib"]
+    return [d for i in range(len(parts) - 1, 0, -1) if parts[i] == "lib"
+            and (d := "/".join(parts[:i + 1])) not in SYSTEM_DIRS]
 
 
 def discover_load_path(ctx: Context) -> list[str]:

@@ -133,6 +133,9 @@ class Language:
     def start(self, ctx: Context) -> Iterable[Found | Unresolved]:
         return ()
 
+    def prepare(self, paths: list[str], ctx: Context) -> None:
+        """Before the walk: the seeds (resolved) this language claims, e.g. to parse them in parallel."""
+
 
 def languages() -> list[Language]:
     from imgopt.minify.closure.java import Java
@@ -184,6 +187,7 @@ def close(files: ImageFiles, seeds: Iterable[str], *, env: dict[str, str], workd
             seeds_final.add(final)
         push(s)
     for lang in langs:
+        lang.prepare([p for p in queue if lang.claims(p, ctx)], ctx)
         take(lang, lang.start(ctx))
     while queue:
         path = queue.popleft()

@@ -40,6 +40,7 @@ class ImageFiles:
         self._extracted: dict[int, dict[str, str]] = {}  # streamed layer -> path -> scratch file
         self._scratch: str | None = None
         self._lookups: dict[str, tuple[str, Node | None]] = {}
+        self._listings: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------ lookups
 
@@ -67,8 +68,12 @@ class ImageFiles:
         return node.size if node is not None and node.kind in FILE_KINDS else 0
 
     def listdir(self, path: str) -> list[str]:
-        node = self.lookup(path)[1]
-        return sorted(node.children) if node is not None and node.children is not None else []
+        got = self._listings.get(path)
+        if got is None:
+            node = self.lookup(path)[1]
+            got = sorted(node.children) if node is not None and node.children is not None else []
+            self._listings[path] = got
+        return got
 
     def walk_files(self, top: str, prune=None) -> Iterator[tuple[str, int]]:
         """(absolute path, size) of every regular file below directory ``top`` (resolved), sorted.

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import os
 import posixpath
 import re
 import warnings
@@ -107,6 +108,32 @@ class Python(Language):
     def start(self, ctx: Context) -> Iterable[Found | Unresolved]:
         return ()
 
+    def prepare(self, paths: list[str], ctx: Context) -> None:
+        """Parse the loaded modules in worker processes (parsing is most of the closure's time)."""
+        sources = []
+        for p in paths:
+            if p.endswith(".pyc"):  # the interpreter loaded the bytecode: the module is its source
+                src = ctx.files.lookup(source_of_pyc(p))[0]
+                if ctx.files.is_file(src):
+                    ctx.loaded.add(src)
+                    sources.append(src)
+            elif p.endswith(".py") or "." not in posixpath.basename(p):
+                sources.append(p)
+        jobs = [(p, t, self._may_run_as_main(p, self.envs_of(p, ctx), ctx)) for p in dict.fromkeys(sources)
+                if (t := ctx.files.text(p)) is not None]
+        if len(jobs) < PARALLEL_MIN:
+            return
+        from imgopt.analyze.scan import worker_pool
+
+        pool = worker_pool(os.cpu_count() or 1)
+        if pool is None:
+            return
+        try:
+            got = pool.map(_parse_job, [(t, m) for _, t, m in jobs], chunksize=32)
+            ctx.state["python.parsed"] = {(p, m): refs for (p, _, m), refs in zip(jobs, got)}
+        finally:
+            pool.shutdown()
+
     # ------------------------------------------------------------- scan
 
     def scan(self, path: str, ctx: Context) -> Iterator[Found | Unresolved]:
@@ -131,7 +158,9 @@ class Python(Language):
         if text is None:
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
             return
-        refs = imports_of(text, main=self._may_run_as_main(path, envs, ctx))
+        main = self._may_run_as_main(path, envs, ctx)
+        parsed = ctx.state.get("python.parsed") or {}
+        refs = parsed.get((path, main)) or imports_of(text, main=main)  # type: ignore[union-attr]
         for ref in refs:
             if ref.lazy and not loaded:
                 continue  # a function of a module the closure added: a second level of laziness
@@ -517,6 +546,13 @@ class Ref:
         return f"import {dots}{self.name}"
 
 
+
+
+PARALLEL_MIN = 200  # loaded modules: below this, parsing in this process is quicker than starting workers
+
+
+def _parse_job(job: tuple[str, bool]) -> list["Ref"]:
+    return imports_of(job[0], main=job[1])
 
 
 def imports_of(text: str, main: bool = True) -> list[Ref]:

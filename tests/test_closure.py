@@ -450,8 +450,41 @@ def test_python_stdlib_loads_by_name_find_spec_and_scripts_among_package_data(tm
     }))
     res = _close(scan, [f"{PY_STD}/encodings/__init__.py", f"{PY_STD}/encodings/utf_8.py", f"{site}/tool/__init__.py"])
     added = set(res.added)
-    assert f"{PY_STD}/encodings/cp1252.py" in added and f"{PY_STD}/codecs.py" in added
+    assert f"{PY_STD}/encodings/cp1252.py" in added
+    assert f"{PY_STD}/codecs.py" not in added  # frozen into 3.11: loaded from the binary, a seed, not kept
     assert "imported by name by the standard library's encodings" in res.added[f"{PY_STD}/encodings/cp1252.py"].how
     assert f"{PY_STD}/html/parser.py" in added
     assert {f"{site}/tool/bin/run.sh", f"{site}/tool/bin/notes.sh", "/usr/bin/jq"} <= added
     assert "/usr/bin/sort" not in added
+
+
+def test_python_literal_loops_constants_and_main_blocks(tmp_path):
+    site = "/usr/local/lib/python3.11/dist-packages"
+    scan = _image(tmp_path, _python_base({
+        f"{site}/compat.py": ("PLUGINS = ('plug_a', 'plug_b')\n"
+                              "for package in ('urllib3', 'idna'):\n    locals()[package] = __import__(package)\n"
+                              "def load():\n    for p in PLUGINS:\n        __import__(p)\n"
+                              "if __name__ == '__main__':\n    import cli_only\n"),
+        f"{site}/urllib3.py": "", f"{site}/idna.py": "", f"{site}/plug_a.py": "", f"{site}/plug_b.py": "",
+        f"{site}/cli_only.py": "",
+        "/app/main.py": "if __name__ == '__main__':\n    import cli_only\n",
+    }))
+    res = _close(scan, [f"{site}/compat.py"])
+    added = set(res.added)
+    assert {f"{site}/urllib3.py", f"{site}/idna.py", f"{site}/plug_a.py", f"{site}/plug_b.py"} <= added
+    assert f"{site}/cli_only.py" not in added  # a library module's __main__ block never runs when imported
+    assert f"{site}/cli_only.py" in _close(scan, [f"{site}/compat.py"], argvs=[["python3", "-m", "compat"]]).added
+    assert f"{site}/cli_only.py" in _close(scan, ["/app/main.py"]).added  # the program's own __main__ block runs
+
+
+def test_python_frozen_modules_count_as_loaded(tmp_path):
+    """importlib._bootstrap_external is frozen: never opened, yet its lazy imports run (importlib.readers)."""
+    scan = _image(tmp_path, _python_base({
+        f"{PY_STD}/importlib/__init__.py": "",
+        f"{PY_STD}/importlib/_bootstrap_external.py": "def get_resource_reader():\n    from importlib.readers import FileReader\n",
+        f"{PY_STD}/importlib/readers.py": "",
+        "/app/a.py": "import json\n",
+    }))
+    res = _close(scan, ["/app/a.py"])
+    assert f"{PY_STD}/importlib/readers.py" in res.added
+    assert "frozen" not in res.added.get(f"{PY_STD}/importlib/_bootstrap_external.py", type("x", (), {"how": ""})).how

@@ -63,6 +63,11 @@ STDLIB_BY_NAME = {
     "encodings": ["encodings/*.py"],
     "sysconfig": ["_sysconfigdata_*.py"],
 }
+# modules frozen into the interpreter (Tools/build/freeze_modules.py): loaded at every start, from the binary
+FROZEN = ("importlib/_bootstrap.py", "importlib/_bootstrap_external.py", "zipimport.py")
+FROZEN_311 = ("abc.py", "codecs.py", "io.py", "_collections_abc.py", "_sitebuiltins.py", "genericpath.py",
+              "ntpath.py", "posixpath.py", "os.py", "site.py", "stat.py", "importlib/util.py",
+              "importlib/machinery.py", "runpy.py")
 _LANDMARK = re.compile(r"^(.*)/lib/python(\d+\.\d+)/os\.py$")
 _PYVENV = re.compile(r"^(.*)/pyvenv\.cfg$")
 
@@ -106,7 +111,18 @@ class Python(Language):
         return got  # type: ignore[return-value]
 
     def start(self, ctx: Context) -> Iterable[Found | Unresolved]:
-        return ()
+        """The frozen modules of every interpreter the app used: always loaded, their sources never opened."""
+        used = {id(e): e for p in ctx.loaded for e in self.envs(ctx) if any(p.startswith(r + "/") for r in e.roots)}
+        if not used and ctx.state.get("python.seeds"):
+            used = {id(e): e for e in self.envs(ctx)}  # application code only: whichever interpreter runs it
+        for e in used.values():
+            frozen = FROZEN + (FROZEN_311 if tuple(map(int, e.version.split("."))) >= (3, 11) else ())
+            for std in [d for d in e.stdlib if d.endswith("/python" + e.version)]:  # PREFIX/lib/pythonX.Y
+                for rel in frozen:
+                    p = f"{std}/{rel}"
+                    if ctx.files.is_file(p):
+                        ctx.loaded.add(ctx.files.lookup(p)[0])
+                        yield Found(p, f"frozen into {e.name}: always loaded, its source never opened", p)
 
     def prepare(self, paths: list[str], ctx: Context) -> None:
         """Parse the loaded modules in worker processes (parsing is most of the closure's time)."""
@@ -119,6 +135,7 @@ class Python(Language):
                     sources.append(src)
             elif p.endswith(".py") or "." not in posixpath.basename(p):
                 sources.append(p)
+        ctx.state["python.seeds"] = bool(sources)
         jobs = [(p, t, self._may_run_as_main(p, self.envs_of(p, ctx), ctx)) for p in dict.fromkeys(sources)
                 if (t := ctx.files.text(p)) is not None]
         if len(jobs) < PARALLEL_MIN:

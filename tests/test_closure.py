@@ -387,7 +387,7 @@ def test_perl_use_require_xs_and_namespaces(tmp_path):
     added = set(res.added)
     assert {f"{core}/JSON/PP.pm", f"{arch}/Digest/SHA.pm", f"{arch}/auto/Digest/SHA/SHA.so",
             "/srv/app/lib/Imgopt/Helper.pm", "/usr/bin/jq"} <= added
-    assert f"{core}/JSON/PP/Boolean.pm" in added  # the namespace JSON:: kept whole
+    assert f"{core}/JSON/PP/Boolean.pm" in added  # the namespace JSON::PP:: kept whole
     assert "/srv/app/templates/page.tmpl" in added
     assert f"{core}/Unused/Mod.pm" not in added  # only named in POD
     assert [u.line for u in res.unresolved if u.why == "dynamic"] == [4]

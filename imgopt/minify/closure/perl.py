@@ -12,7 +12,8 @@ holds ``strict.pm`` or is named like Perl's library directories
 (``perl5``, ``perl/5.36``, ``site_perl``, ``vendor_perl``, ``perl-base``,
 ``/usr/share/perl5``, ``/etc/perl``).  A module compiled from XS also keeps
 its ``auto/Module/Name/`` directory (the ``.so`` XSLoader loads, AutoLoader
-``.al``/``.ix`` files).
+``.al``/``.ix`` files), and a loaded module's own namespace is kept whole
+(``Foo/Bar.pm``, ``Foo/Bar/``, ``auto/Foo/Bar/``) under the closure's size bound.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class Perl(Language):
 
 
     def _library(self, path: str, inc: list[str], ctx: Context, by: str) -> Iterator[Found | Unresolved]:
-        """Keep the top-level namespace of a loaded module whole (``HTTP/``, ``HTTP.pm``, ``auto/HTTP/`` in
-        every ``@INC`` directory: Encode loads ``Encode::JP`` by table, DBI its drivers by name), if small.
+        """Keep a loaded module's own namespace whole: ``Foo/Bar.pm``, ``Foo/Bar/`` and ``auto/Foo/Bar/`` in
+        every ``@INC`` directory (Encode loads ``Encode::JP`` by table, DBI-style plugins by name), if small.
         An application script (outside ``@INC``) keeps its directory whole."""
         root = max((r for r in inc if path.startswith(r + "/")), key=len, default=None)
         if root is None:
@@ -111,12 +112,12 @@ class Perl(Language):
                 if d:
                     yield from whole(ctx, self.name, [d], by, "the application directory " + d)
             return
-        top = path[len(root) + 1:].split("/")[0]
-        top = top[:-3] if top.endswith((".pm", ".pl")) else top
-        if top in ("auto", "unicore"):
+        rel = path[len(root) + 1:]
+        if not rel.endswith(".pm") or rel.startswith(("auto/", "unicore/")):
             return
-        tops = [f"{r}/{t}" for r in dict.fromkeys(inc) for t in (top, top + ".pm", "auto/" + top)]
-        yield from whole(ctx, self.name, tops, by, f"whole namespace {top}::")
+        mod = rel[:-3]
+        tops = [f"{r}/{t}" for r in dict.fromkeys(inc) for t in (mod, mod + ".pm", "auto/" + mod)]
+        yield from whole(ctx, self.name, tops, by, f"whole namespace {mod.replace('/', '::')}::")
 
 
 def _app_libs(path: str) -> list[str]:

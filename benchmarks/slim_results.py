@@ -317,7 +317,9 @@ def main() -> None:
 
             with open_image(str(archive)) as img:
                 config = img.config.raw
-            bound, nfiles, bound_st, nfiles_st = lower_bound(builder.image_tag(app), config, probes["probes"], work)
+                image_id = img.config_digest
+            builder.ensure_app(app)  # (re)load it: another checkout may have moved the shared tag meanwhile
+            bound, nfiles, bound_st, nfiles_st = lower_bound(image_id, config, probes["probes"], work)
             given = slim_given_less(app, archive, builder, probes, args.given, args.codec, work)
             rows.append({"app": app, "rep": rep, "secs": secs, "bound": bound, "bound_files": nfiles,
                          "bound_stat": bound_st, "bound_stat_files": nfiles_st, "given": given})

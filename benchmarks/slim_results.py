@@ -142,7 +142,11 @@ def lower_bound(tag: str, config: dict, probes: list[dict], work: Path) -> tuple
                 while time.monotonic() < deadline:
                     pid = pid or _sandbox_pid(rootfs)
                     if pid:
-                        q = subprocess.run(["nsenter", "-t", str(pid), "-n", "curl", "-s", "-m", "5",
+                        extra = [a for k, v in (p.get("headers") or {}).items() for a in ("-H", f"{k}: {v}")]
+                        if p.get("body") is not None:
+                            extra += ["--data-binary", p["body"]]
+                        q = subprocess.run(["nsenter", "-t", str(pid), "-n", "curl", "-s", "-m", "5", "-X",
+                                            p.get("method", "GET"), *extra,
                                             f"http://127.0.0.1:{p['port']}{p.get('path', '/')}"],
                                            capture_output=True, text=True)
                         if q.returncode == 0 and p.get("expect_body", "") in q.stdout:

@@ -200,10 +200,9 @@ def close(files: ImageFiles, seeds: Iterable[str], *, env: dict[str, str], workd
 
 
 # A library from which anything was loaded is kept whole (Node, Ruby, Perl, PHP) when it is at most this big.
-# Measured on the fixture apps (docs/minify.md, "Language closure"): the biggest library they load is
-# 1.6 MB (rubygems), an express app's biggest package 0.44 MB; whole libraries cost nodeweb 1.1 MB and the
-# Ruby app 3.9 MB over their import closures.  4 MiB is under 5 % of the smallest runtime it sits beside
-# (Debian's node is 98 MB with ICU; ruby 3.1 with its standard library, 15 MB).
+# Measured on the fixture apps slimmed given only GET / (docs/minify.md, "Whole packages and libraries"):
+# the biggest library they keep whole is 1.74 MB (rubygems); whole libraries cost 0.5-4 MB per app, and
+# Perl's Encode (20 MB of CJK tables) is stopped by the bound.
 WHOLE_MAX = 4 << 20
 NOT_WHOLE_DIRS = {"test", "tests", "t", "__tests__", "spec", "specs", "docs", "doc", "example", "examples", "benchmark",
                   "benchmarks", "coverage", "node_modules", "man", "Tests", "Test", "__pycache__"}

@@ -176,8 +176,9 @@ class Python(Language):
             yield Unresolved(self.name, path, 0, posixpath.basename(path), "too big or unreadable: not read")
             return
         main = self._may_run_as_main(path, envs, ctx)
-        parsed = ctx.state.get("python.parsed") or {}
-        refs = parsed.get((path, main)) or imports_of(text, main=main)  # type: ignore[union-attr]
+        refs = (ctx.state.get("python.parsed") or {}).get((path, main))  # type: ignore[union-attr]
+        if refs is None:
+            refs = imports_of(text, main=main)
         for ref in refs:
             if ref.lazy and not loaded:
                 continue  # a function of a module the closure added: a second level of laziness

@@ -488,3 +488,27 @@ def test_python_frozen_modules_count_as_loaded(tmp_path):
     res = _close(scan, ["/app/a.py"])
     assert f"{PY_STD}/importlib/readers.py" in res.added
     assert "frozen" not in res.added.get(f"{PY_STD}/importlib/_bootstrap_external.py", type("x", (), {"how": ""})).how
+
+
+def test_slim_writes_the_kept_audit_and_bytes_per_reason(tmp_path, docker_client):
+    """`--kept` lists every kept path with its reason; the summary's bytes per reason add up to it."""
+    import json
+
+    from conftest import SAMPLE_TAR, run_imgopt
+
+    probes = tmp_path / "p.yaml"
+    probes.write_text((SAMPLE_TAR.parent / "sample/probe.yaml").read_text())
+    kept = tmp_path / "kept.json"
+    p = run_imgopt("slim", str(SAMPLE_TAR), "--probe", str(probes), "--kept", str(kept), "--format", "json", "-q",
+                   "-o", f"oci:{tmp_path / 'o'}:v1")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout)
+    doc = json.loads(kept.read_text())
+    entries = {e["path"]: e for e in doc["kept"]}
+    assert entries["/bin/busybox"]["category"] in ("trace", "ELF/shebang closure")
+    assert all(e["reason"] and e["category"] for e in doc["kept"])
+    total = sum(v["bytes"] for v in rep["kept_by_reason"].values())
+    assert total == sum(e["size"] for e in doc["kept"]) > 0
+    assert rep["slim"]["file_bytes"] <= total  # (hardlinked files count once in file_bytes)
+    text = run_imgopt("slim", str(SAMPLE_TAR), "--probe", str(probes), "-q", "-o", f"oci:{tmp_path / 't'}:v1")
+    assert "kept by reason:" in text.stdout and "trace" in text.stdout

@@ -88,6 +88,7 @@ DOCUMENTS = {
     "inspect.schema.json": "imgopt.image.inspect:InspectResult",
     "minify.schema.json": "imgopt.minify.result:MinifyResult",
     "removed.schema.json": "imgopt.minify.result:RemovedFiles",
+    "kept.schema.json": "imgopt.minify.result:KeptFiles",
     "profile.schema.json": "imgopt.trace.profile:AccessProfile",
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
 }

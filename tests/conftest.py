@@ -237,8 +237,11 @@ def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) 
             last = ""
             ok = False
             while time.monotonic() < deadline:
+                extra = [a for k, v in (p.get("headers") or {}).items() for a in ("-H", f"{k}: {v}")]
+                if p.get("body") is not None:
+                    extra += ["--data-binary", p["body"]]
                 q = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "-m", "5", "-o", "-", "-w",
-                                    "\n%{http_code}", "-X", p.get("method", "GET"), url],
+                                    "\n%{http_code}", "-X", p.get("method", "GET"), *extra, url],
                                    capture_output=True, text=True)
                 body, _, code = q.stdout.rpartition("\n")
                 if q.returncode == 0 and code.strip() == str(p.get("expect_status", 200)) \

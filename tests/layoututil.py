@@ -94,9 +94,11 @@ def make_tar(entries: list[tuple]) -> bytes:
 
 
 def docker_archive(path: Path, layers: list[bytes], config: dict | None = None,
-                   tags: list[str] | None = None) -> Path:
-    """A classic `docker save` archive of hand-made layer tars (config: the image's `config` section)."""
-    diff_ids = [sha(t) for t in layers]
+                   tags: list[str] | None = None, diff_ids: list[str] | None = None) -> Path:
+    """A classic `docker save` archive of hand-made layer tars (config: the image's `config` section).
+
+    ``diff_ids``: for compressed layers, the digests of their uncompressed tars."""
+    diff_ids = diff_ids or [sha(t) for t in layers]
     cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": config or {},
                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     with tarfile.open(path, "w") as tf:

@@ -78,6 +78,9 @@ FORMATTERS: dict[str, dict[str, str]] = {
     "removed": {  # imgopt minify --removed FILE: imgopt.minify.result.RemovedFiles
         "json": "imgopt.formats.json:render",
     },
+    "kept": {  # imgopt minify --kept FILE: imgopt.minify.result.KeptFiles
+        "json": "imgopt.formats.json:render",
+    },
     "simulation": {  # imgopt simulate: imgopt.simulate.result.SimulationResult
         "text": "imgopt.formats.text.simulation:render",
         "json": "imgopt.formats.json:render",

@@ -84,8 +84,8 @@ def plan_and_build(scan: Scan, profile: AccessProfile | None, opts: MinifyOption
                    extra_includes: list[str] | None = None) -> SlimImage:
     """Plan the keep set, lay out and write the layers; return the slim image."""
     opts.check()
-    plan = plan_keep(scan, profile, keep_all=opts.keep_all, includes=opts.includes + (extra_includes or []),
-                     excludes=opts.excludes)
+    plan = plan_keep(scan, profile, keep_all=opts.keep_all, includes=opts.includes, excludes=opts.excludes,
+                     repairs=extra_includes or [])
     store = ContentStore(scan, workdir)
     planned = plan_layers(scan, plan, opts.layout, store, base_layers=opts.base_layers)
     kept = [p for p in plan.keep]

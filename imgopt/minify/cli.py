@@ -32,6 +32,10 @@ def _common(fn):
         click.option("--force", is_flag=True, help="Write the image even if verification fails (marked in its history)."),
         click.option("--removed", "removed_file", type=click.Path(dir_okay=False), default=None,
                      help="Write every removed path with its size and junk class (JSON) here."),
+        click.option("--kept", "kept_file", type=click.Path(dir_okay=False), default=None,
+                     help="Write every kept path with its size and the reason it was kept (trace, ELF closure, "
+                          "language closure with the importing file, keep rule...) and the loads the language "
+                          "closure could not resolve (JSON) here."),
         format_option("minify"),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
         platform_option, insecure_option,
@@ -86,7 +90,7 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
                              base_layers=kw["base_layers"]),
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
-        max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"],
+        max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"], kept=kw["kept_file"],
         insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)))
     options.minify.check()
     source = source_options(platform, kw["insecure"])

@@ -2,8 +2,11 @@
 
 keep = traced paths ∪ static closure (ELF interpreters and needed libraries
 of every kept ELF, shebang interpreters, every link of every symlink chain,
-parent directories) ∪ keep rules (imgopt/data/keep) ∪ ``--include`` ∪ runtime
-directories; minus ``--exclude``.
+parent directories) ∪ language closure (what the loaded Python, Node, Ruby,
+Perl, PHP, Java and shell code can load later: :mod:`imgopt.minify.closure`)
+∪ keep rules (imgopt/data/keep) ∪ ``--include`` ∪ runtime directories; minus
+``--exclude``.  Every kept path carries the first reason it was kept
+(:func:`reason_category` groups them for the summary).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class KeepPlan:
     startup: list[str]  # regular files read before ready, first-access order (relative, resolved)
     rules_applied: dict[str, int] = field(default_factory=dict)  # rule id -> paths it added
     missing_includes: list[str] = field(default_factory=list)
+    unresolved: list = field(default_factory=list)  # imgopt.minify.closure.Unresolved: loads not resolved
 
     def __contains__(self, path: str) -> bool:
         return path in self.keep
@@ -108,7 +112,7 @@ class Planner:
         self._put(rel, reason)
         if node.kind is Kind.SYMLINK:  # and what it points to
             target = node.linkname if node.linkname.startswith("/") else posixpath.join("/" + parent, node.linkname)
-            self.add(target, "symlink target")
+            self.add(target, f"{reason} (symlink target)")
 
     # ----------------------------------------------------------- sources
 
@@ -162,6 +166,22 @@ class Planner:
                 for p in set(w.report_files) - before:
                     self.add(p, f"static:{w.report_files[p].reason}")
 
+    def add_language_closure(self, profile: AccessProfile | None) -> list:
+        """What the interpreted files the app loaded can load later (imgopt.minify.closure)."""
+        from imgopt.analyze.entrypoint import entry_argv
+        from imgopt.minify.closure import language_closure
+
+        seeds = [p for p, why in self.keep.items() if why in ("static:script", "static:exec")]
+        argvs = [entry_argv(self.scan.image.config.entrypoint, self.scan.image.config.cmd)]
+        if profile is not None:
+            seeds += [f.path for f in profile.files if f.exists and f.type == "file"
+                      and {"open", "read", "mmap", "exec"} & set(f.kinds)]
+            argvs += [p.argv for p in profile.processes if p.argv]
+        res = language_closure(self.scan, ["/" + p.lstrip("/") for p in seeds], argvs=argvs)
+        for path, a in res.added.items():
+            self.add(path, f"closure:{a.language}: {a.how} in {a.by}")
+        return res.unresolved
+
     def add_rules(self, rules: list[KeepRule], applied: dict[str, int]) -> None:
         paths = [p for p, _ in self.tree.walk()]
         for rule in rules:
@@ -211,6 +231,8 @@ class Planner:
 
     def _expand_python(self, rule_id: str) -> None:
         for rel in list(self.keep):
+            if rel.endswith(".py") and self.keep[rel].startswith("closure:"):
+                continue  # loaded later, if ever: compiled from source then (the closure keeps no bytecode)
             if rel.endswith(".py"):
                 d, name = posixpath.split(rel)
                 cache = self.tree.get(posixpath.join(d, "__pycache__"))
@@ -244,7 +266,7 @@ class Planner:
             if d:
                 self.add(d, "runtime directory")
 
-    def include(self, patterns: Iterable[str]) -> list[str]:
+    def include(self, patterns: Iterable[str], reason: str = "--include") -> list[str]:
         missing = []
         paths = None
         for pat in patterns:
@@ -254,7 +276,7 @@ class Planner:
                 rx = compile_globs([pat.strip("/")])
                 hits = [p for p in paths if rx.match(p)]
                 for p in hits:
-                    self.add_literal(p, "--include")
+                    self.add_literal(p, reason)
                 if not hits:
                     missing.append(pat)
             else:
@@ -262,10 +284,10 @@ class Planner:
                 if node is None:
                     missing.append(pat)
                     continue
-                self.add(pat, "--include")
+                self.add(pat, reason)
                 if node.children is not None:  # a directory: everything below it
                     for p, _ in self.tree.walk(node, pat.strip("/")):
-                        self.add_literal(p, "--include")
+                        self.add_literal(p, reason)
         return missing
 
     def exclude(self, patterns: Iterable[str]) -> None:
@@ -279,11 +301,13 @@ class Planner:
 
 def plan_keep(scan: Scan, profile: AccessProfile | None, *, keep_all: bool = False,
               includes: Iterable[str] = (), excludes: Iterable[str] = (),
-              rules: list[KeepRule] | None = None) -> KeepPlan:
+              rules: list[KeepRule] | None = None, repairs: Iterable[str] = ()) -> KeepPlan:
+    """``repairs``: paths verification found missing (kept like includes, with their own reason)."""
     pl = Planner(scan)
     startup: list[str] = []
     applied: dict[str, int] = {}
     missing: list[str] = []
+    unresolved: list = []
     if profile is not None:
         startup = pl.add_profile(profile)
     if keep_all:
@@ -291,9 +315,54 @@ def plan_keep(scan: Scan, profile: AccessProfile | None, *, keep_all: bool = Fal
             pl._put(p, "keep-all")
     else:
         pl.add_static_closure()
+        unresolved = pl.add_language_closure(profile)
         pl.add_rules(rules if rules is not None else load_keep_rules(), applied)
         missing = pl.include(includes)
+        pl.include(repairs, "verification repair")
         pl.add_runtime_dirs()
         pl.add_static_closure()  # what the rules and includes added may need libraries too
         pl.exclude(excludes)
-    return KeepPlan(pl.keep, [p for p in startup if p in pl.keep], applied, missing)
+    return KeepPlan(pl.keep, [p for p in startup if p in pl.keep], applied, missing, unresolved)
+
+
+def reason_category(reason: str) -> str:
+    """The summary's group for a keep reason (``closure:python: import x in /app/a.py`` -> language closure (python))."""
+    reason = reason.removesuffix(" (symlink target)")  # a kept symlink's target: kept for the link's reason
+    if reason == "traced":
+        return "trace"
+    if reason.startswith("static:"):
+        return "ELF/shebang closure"
+    if reason.startswith("closure:"):
+        return f"language closure ({reason.split(':', 2)[1]})"
+    if reason.startswith("rule:"):
+        return "keep rule"
+    if reason in ("runtime directory", "written at runtime"):
+        return "runtime directories"
+    if reason in ("parent", "symlink", "symlink target"):
+        return "parents and symlinks"
+    return reason
+
+
+def kept_entries(scan: Scan, plan: KeepPlan) -> list[dict]:
+    """Every kept path with its size and reason (the kept audit), sorted by path."""
+    out = []
+    for p in sorted(plan.keep):
+        node = scan.tree.get(p)
+        if node is None:
+            continue
+        size = node.size if node.kind in (Kind.FILE, Kind.HARDLINK) else 0
+        out.append({"path": "/" + p, "size": size, "reason": plan.keep[p], "category": reason_category(plan.keep[p])})
+    return out
+
+
+def kept_by_reason(scan: Scan, plan: KeepPlan) -> dict[str, dict[str, int]]:
+    """category -> {bytes, files} of the kept regular files (largest first)."""
+    acc: dict[str, list[int]] = {}
+    for e in kept_entries(scan, plan):
+        node = scan.tree.get(e["path"].lstrip("/"))
+        if node is None or node.kind not in (Kind.FILE, Kind.HARDLINK):
+            continue
+        a = acc.setdefault(e["category"], [0, 0])
+        a[0] += e["size"]
+        a[1] += 1
+    return {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(acc.items(), key=lambda x: -x[1][0])}

@@ -36,6 +36,7 @@ class SlimOptions:
     timeout: float = 300.0  # seconds per probe run
     force: bool = False  # write the image even if verification fails (marked as such)
     removed: str | None = None  # write the imgopt.removed/v1 document (every removed path) here
+    kept: str | None = None  # write the imgopt.kept/v1 document (every kept path, its reason; unresolved loads) here
     insecure: bool = False  # the destination registry may be plain HTTP / unverified TLS
     progress: Callable[[str], None] | None = None  # one line per step (None: quiet)
 
@@ -46,7 +47,7 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
     from imgopt.formats import emit, render
     from imgopt.image.transports import SinkOptions, parse, write_image
     from imgopt.minify import new_workdir, plan_and_build
-    from imgopt.minify.result import minify_result, removed_files
+    from imgopt.minify.result import kept_files, minify_result, removed_files
     from imgopt.minify.verify import VerificationFailed, VerifyOptions, minify_verified
 
     t0 = time.monotonic()
@@ -91,6 +92,8 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
         written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=options.insecure))
         if options.removed:
             emit(render("removed", "json", removed_files(img.name, slim)), options.removed)
+        if options.kept:
+            emit(render("kept", "json", kept_files(img.name, scan, slim)), options.kept)
         return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0)
     finally:
         scan.close()

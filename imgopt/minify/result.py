@@ -14,6 +14,7 @@ from typing import Any
 
 SCHEMA = "imgopt.minify/v1"
 REMOVED_SCHEMA = "imgopt.removed/v1"
+KEPT_SCHEMA = "imgopt.kept/v1"
 
 
 @dataclass
@@ -72,6 +73,8 @@ class MinifyResult:
     removed_by_class: dict[str, Tally]  # junk class (or "(not junk: unused)") -> removed, largest first
     removed_by_dir: dict[str, Tally]  # top three path components -> removed, 15 largest
     keep_rules: dict[str, int]  # keep rule id -> paths it kept
+    kept_by_reason: dict[str, Tally]  # reason category (trace, ELF/shebang closure, language closure (python)...)
+    language_closure_unresolved: dict[str, int]  # "language: why" -> loads the closure could not resolve
     verification: VerificationReport | None  # None with --verify none
     seconds: float
     schema: str = SCHEMA
@@ -102,6 +105,45 @@ class RemovedFiles:
         return {"schema": d.pop("schema"), **d}
 
 
+@dataclass
+class KeptPath:
+    path: str  # absolute, inside the image
+    size: int  # regular-file bytes (0 for directories, symlinks...)
+    reason: str  # the first reason it was kept, e.g. "traced", "closure:node: require('x') in /app/a.js"
+    category: str  # the summary's group for the reason
+
+
+@dataclass
+class UnresolvedLoad:
+    language: str
+    file: str  # the file holding the load
+    line: int
+    what: str  # as written, e.g. "importlib.import_module(name)"
+    why: str  # dynamic | not found | too big | unparsed
+
+
+@dataclass
+class KeptFiles:
+    """Every path the slim image keeps, with its reason, and the loads the language closure could not resolve."""
+
+    image: str
+    kept: list[KeptPath]
+    unresolved: list[UnresolvedLoad]
+    schema: str = KEPT_SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+
+def kept_files(image_name: str, scan, slim) -> KeptFiles:
+    """The ``--kept`` document of a :class:`imgopt.minify.SlimImage`."""
+    from imgopt.minify.keep import kept_entries
+
+    return KeptFiles(image_name, [KeptPath(**e) for e in kept_entries(scan, slim.plan)],
+                     [UnresolvedLoad(u.language, u.file, u.line, u.what, u.why) for u in slim.plan.unresolved])
+
+
 def removed_files(image_name: str, slim) -> RemovedFiles:
     """The ``--removed`` document of a :class:`imgopt.minify.SlimImage`."""
     return RemovedFiles(image_name, [RemovedPath(r.path, r.size, r.layer, r.junk_class) for r in slim.removed])
@@ -122,6 +164,11 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
         d[1] += 1
     new = slim.image
     ver = verification
+    from imgopt.minify.keep import kept_by_reason
+
+    unresolved: dict[str, int] = defaultdict(int)
+    for u in slim.plan.unresolved:
+        unresolved[f"{u.language}: {u.why.split(':')[0]}"] += 1
     return MinifyResult(
         image=original.name, output=dest, manifest_digest=manifest_digest,
         original=ImageSize(sum(l.size for l in original.layers), sum(ls.tar_bytes for ls in scan.layers),
@@ -131,6 +178,8 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
         removed_by_class={k: Tally(*v) for k, v in sorted(by_class.items(), key=lambda x: -x[1][0])},
         removed_by_dir={k: Tally(*v) for k, v in sorted(by_dir.items(), key=lambda x: -x[1][0])[:15]},
         keep_rules=slim.plan.rules_applied,
+        kept_by_reason={k: Tally(v["bytes"], v["files"]) for k, v in kept_by_reason(scan, slim.plan).items()},
+        language_closure_unresolved=dict(sorted(unresolved.items())),
         verification=None if ver is None else VerificationReport(
             ver.passed, len(ver.rounds), [AddedPath(p, w) for p, w in ver.added],
             [ProbeRun(r.number, b.backend, b.passed, b.failure, b.ready_time) for r in ver.rounds for b in r.results],
@@ -139,4 +188,5 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
     )
 
 
-__all__ = ["MinifyResult", "RemovedFiles", "minify_result", "removed_files", "SCHEMA", "REMOVED_SCHEMA"]
+__all__ = ["MinifyResult", "RemovedFiles", "KeptFiles", "minify_result", "removed_files", "kept_files", "SCHEMA",
+           "REMOVED_SCHEMA", "KEPT_SCHEMA"]

@@ -28,6 +28,12 @@ def render(rep: MinifyResult, options: RenderOptions) -> str:
                          + (f", ready in {r.ready_time:.2f} s" if r.ready_time else ""))
         for a in v.added[:10]:
             lines.append(f"    added {a.path}: {a.why}")
+    lines += ["", "  kept by reason:"]
+    for k, t in rep.kept_by_reason.items():
+        lines.append(f"    {k:<28} {human(t.bytes):>10} in {t.files:,} files")
+    if rep.language_closure_unresolved:
+        lines.append("    not resolved by the language closure (--kept lists them): " + ", ".join(
+            f"{n} {k}" for k, n in rep.language_closure_unresolved.items()))
     lines += ["", "  removed by junk class:"]
     for k, t in list(rep.removed_by_class.items())[:10]:
         lines.append(f"    {k:<28} {human(t.bytes):>10} in {t.files:,} files")

@@ -14,11 +14,11 @@ import time
 import click
 
 from imgopt import __version__
-from imgopt.errors import ImgoptError
+from imgopt.errors import ImgoptError, printable
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    click.echo(f"imgopt: error: {msg}", err=True)
+    click.echo(f"imgopt: error: {printable(msg, 1200)}", err=True)
     sys.exit(code)
 
 
@@ -36,7 +36,7 @@ def handle_errors(fn):
         except BrokenPipeError:
             sys.exit(0)
         except OSError as e:
-            where = e.filename or "I/O"
+            where = printable(e.filename, 240) if e.filename else "I/O"
             _fail(f"{where}: {e.strerror or e}")
 
     return wrapper
@@ -177,6 +177,13 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
 
 
 def main() -> None:
+    # file names from images may hold bytes that are not UTF-8 (kept as
+    # surrogates): write them back as the same bytes, never fail on them
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     cli(prog_name="imgopt")
 
 

@@ -50,11 +50,6 @@ def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, to
         text = format_markdown(result)
     else:
         text = format_text(result) + "\n"
-    if output:
-        from imgopt.image.sinks import atomic_file
+    from imgopt.formats import emit
 
-        with atomic_file(output) as tmp:
-            with open(tmp, "w") as f:
-                f.write(text)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output)  # file names that are not UTF-8 come out as the bytes they are

@@ -199,6 +199,9 @@ def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = No
                 progress(layer.size, total)
         for fut in verifications:
             fut.result()  # raises DigestMismatch
+        for i, layer in enumerate(image.layers):  # read end to end and checked: sinks need not again
+            if verify or i not in seekable:
+                layer.verified = True
     except BaseException:
         content.close()
         raise

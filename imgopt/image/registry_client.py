@@ -11,6 +11,8 @@ What it does, and no more:
   named by ``$IMGOPT_AUTH_FILE``): ``auths``, ``credHelpers``, ``credsStore``;
 * streams blobs both ways (never a whole layer in memory), following blob
   redirects without sending the registry's credentials to another host;
+  a redirect, upload location or token realm must be http(s), and plain HTTP
+  only to a loopback host (or with ``insecure``): TLS is never downgraded;
 * retries idempotent requests on 502/503/504 and dropped connections;
 * turns every failure into an :class:`~imgopt.errors.ImgoptError` with a
   one-line message naming the image.
@@ -40,6 +42,7 @@ from imgopt import __version__
 from imgopt.errors import BadInput, ImgoptError, NotFound, RegistryError
 from imgopt.image import mediatypes as mt
 from imgopt.image.digest import VerifyingReader
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_MANIFEST, load_json  # MAX_MANIFEST: distribution's limit too
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -51,7 +54,6 @@ MANIFEST_ACCEPT = ", ".join([
     # asked for last so that a schema-1-only image gets a clear error, not "unknown"
     f"{mt.DOCKER_MANIFEST_V1_SIGNED};q=0.1", f"{mt.DOCKER_MANIFEST_V1};q=0.1",
 ])
-MAX_MANIFEST = 4 << 20  # distribution's own limit for manifests
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 300.0
 RETRIES = 2  # extra attempts for idempotent requests
@@ -193,11 +195,11 @@ def lookup_credentials(host: str) -> CredentialLookup:
     path = auth_file()
     try:
         with open(path, "rb") as f:
-            cfg = json.load(f)
+            cfg = load_json(f.read(MAX_ARCHIVE_JSON + 1), path, MAX_ARCHIVE_JSON, "registry credentials file")
     except FileNotFoundError:
         return CredentialLookup(None, f"no credentials for {host}: {path} does not exist")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise BadInput(path, f"cannot read registry credentials: {e}") from None
+    except OSError as e:
+        raise BadInput(path, f"cannot read registry credentials: {e.strerror or e}") from None
     if not isinstance(cfg, dict):
         raise BadInput(path, "is not a Docker config (not a JSON object)")
     key = config_key(host)
@@ -497,6 +499,22 @@ class RegistryClient:
     def _same_host(self, url: str) -> bool:
         return urlsplit(url).netloc == urlsplit(self.base_url).netloc
 
+    def check_url(self, url: str, what: str) -> str:
+        """``url`` (from a Location header or a challenge) if it may be used, else a RegistryError.
+
+        http(s) only; plain HTTP only to a loopback host or with ``insecure``,
+        so neither a registry nor anything in between can downgrade TLS.
+        """
+        parts = urlsplit(url)
+        where = parts.netloc or "(no host)"
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RegistryError(self.subject, f"{what} to {parts.scheme or 'a relative'}:// URL on {where} refused "
+                                              "(only http and https)")
+        if parts.scheme == "http" and not self.insecure and not is_loopback(parts.netloc.rsplit("@", 1)[-1]):
+            raise RegistryError(self.subject, f"{what} to plain http://{where} refused (TLS would be dropped; "
+                                              "--insecure allows it)")
+        return url
+
     def _send(self, method: str, url: str, headers: dict[str, str], data: object, stream: bool,
               what: str) -> requests.Response:
         """One request; GET and HEAD are retried on 502/503/504 and dropped connections."""
@@ -599,6 +617,7 @@ class RegistryClient:
         realm = ch.realm
         if not realm.startswith(("http://", "https://")):
             raise RegistryError(self.subject, f"{self.api_host} sent a Bearer challenge without a usable realm")
+        self.check_url(realm, "token request")  # credentials go there: never over plain HTTP to another host
         lookup = self._credentials()
         creds = lookup.creds
         service = ch.params.get("service", "")
@@ -687,7 +706,7 @@ class RegistryClient:
             resp.close()
             if not location:
                 break
-            url = urljoin(url, location)
+            url = self.check_url(urljoin(url, location), f"blob {digest[:19]} redirect")
         raise RegistryError(self.subject, f"blob {digest}: too many or broken redirects")
 
     def read_blob(self, digest: str, size: int, limit: int = 64 << 20) -> bytes:
@@ -724,7 +743,7 @@ class RegistryClient:
         location = resp.headers.get("Location")
         if not location:
             raise RegistryError(self.subject, "the registry opened an upload without a Location")
-        return urljoin(resp.url, location)
+        return self.check_url(urljoin(resp.url, location), "blob upload")
 
     def put_blob(self, upload_url: str, digest: str, size: int, chunks: Iterable[bytes]) -> None:
         """Finish an upload with one streamed PUT of the whole blob (monolithic)."""

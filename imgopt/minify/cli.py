@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -92,6 +91,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
     from imgopt.image.sources import open_image
     from imgopt.minify import MinifyOptions, new_workdir
     from imgopt.minify.verify import VerificationFailed, VerifyOptions, minify_verified
+    from imgopt.scratch import remove_tree
     from imgopt.trace.probes import load_probes
 
     t0 = time.monotonic()
@@ -142,7 +142,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
             report = _report(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
         finally:
             scan.close()
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(work)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:

@@ -121,8 +121,10 @@ class EntryMaker:
                 e.kind, e.linkname = Kind.FILE, ""
         if e.kind is Kind.FILE:
             e.size = node.size
-            src = source_of(node, path)
-            e.content = self.store.opener(*src)
+            if node.kind is Kind.HARDLINK and node.src is None:
+                e.size = 0  # a hardlink to nothing (outside the tree, later, itself, a cycle): empty, as unpacked
+            if e.size:
+                e.content = self.store.opener(*source_of(node, path))
         return e
 
 
@@ -164,7 +166,10 @@ def _entries(maker: EntryMaker, order: list[str]) -> list[OutEntry]:
         if p in in_layer:
             return
         node = maker.tree.get(p)
-        if node is not None and node.kind is Kind.HARDLINK and node.linkname in members:
+        target = maker.tree.get(node.linkname) if node is not None and node.kind is Kind.HARDLINK else None
+        # only a link to a regular file stays a link (EntryMaker): emit that file first.  A file
+        # never recurses here, so hardlink chains and cycles cannot recurse either
+        if target is not None and target.kind is Kind.FILE and node.linkname in members and node.linkname != p:
             d = posixpath.dirname(node.linkname)
             chain = []
             while d and d in members and d not in in_layer:

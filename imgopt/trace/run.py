@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
-import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -423,24 +421,11 @@ def _check_platform(image: Image) -> None:
 
 
 def rmtree(path: str) -> None:
-    """Remove a scratch tree, fixing permissions that block it (overlay work dirs, 0555 dirs)."""
-    def fix(func, p, exc) -> None:
-        parent = os.path.dirname(p)
-        for q in (parent, p):
-            try:
-                os.chmod(q, stat.S_IRWXU, follow_symlinks=False)
-            except (OSError, NotImplementedError):
-                pass
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
+    """Remove a scratch tree, fixing permissions that block it (overlay work dirs, 0555 dirs),
+    without recursion (an image may nest directories 10,000 deep)."""
+    from imgopt.scratch import remove_tree
 
-    if os.path.exists(path):
-        shutil.rmtree(path, onerror=fix)
+    remove_tree(path)
 
 
 __all__ = ["TraceOptions", "TraceResult", "run_trace", "trace_image", "trace_rootfs", "build_profile", "rmtree"]

@@ -8,11 +8,8 @@ leaves nothing half written.  Tar members are written deterministically
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -23,7 +20,10 @@ from imgopt.image.codecs import CHUNK
 from imgopt.image.model import Descriptor, Image, canonical_json
 from imgopt.image.mutate import convert, recompress, workdir_for
 from imgopt.image.reference import ImageRef, parse, split_name
+from imgopt.image.limits import MAX_ARCHIVE_JSON, load_json
 from imgopt.image.sources.layout import CONTAINERD_NAME, REF_NAME, blob_path
+from imgopt.image.verify_write import checked_blobs
+from imgopt.scratch import clean_stale, make_scratch, remove_tree, temp_path
 
 Progress = Callable[[int, int], None]
 
@@ -192,25 +192,26 @@ def write_oci_dir(image: Image, path: str, tag: str, progress: Progress | None =
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise BadInput(path, f"directory {parent} does not exist")
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(path))}.", suffix=".part", dir=parent)
+        # the whole layout is built beside its destination and renamed into place;
+        # the name carries the owner, so one left by a killed run is removed later
+        staging = make_scratch(f".{os.path.basename(os.path.abspath(path))}.imgopt-", parent)
         target = staging
+    else:
+        for sub in ("", "blobs/sha256", "blobs/sha512"):
+            clean_stale(os.path.join(path, sub))  # half-written blobs of a killed run
     try:
         total = _image_total(image)
-        for desc, opener in _blobs(image):
+        for desc, opener in checked_blobs(image):
             _put_blob_file(target, desc, opener, progress, total)
         raw = image.manifest.serialize()
         _put_blob_file(target, Descriptor(image.manifest.media_type, image.manifest.digest, len(raw)),
                        lambda: _BytesReader(raw), None, 0)
         index_path = os.path.join(target, "index.json")
         if os.path.exists(index_path):
-            with open(index_path, "rb") as f:
-                try:
-                    index = json.load(f)
-                except ValueError as e:
-                    raise BadInput(path, f"existing index.json is not valid JSON: {e}") from None
+            index = _existing_index(index_path, path)
         else:
             index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
-        ms = index.get("manifests") or []
+        ms = list(index.get("manifests") or [])
         if tag:
             ms = [m for m in ms if (m.get("annotations") or {}).get(REF_NAME) != tag]
         else:
@@ -224,11 +225,21 @@ def write_oci_dir(image: Image, path: str, tag: str, progress: Progress | None =
             staging = None
     finally:
         if staging:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
+
+
+def _existing_index(index_path: str, name: str) -> dict:
+    """An existing layout's index.json (checked: its entries are written back)."""
+    from imgopt.image.model import Index
+
+    with open(index_path, "rb") as f:
+        raw = f.read(MAX_ARCHIVE_JSON + 1)
+    Index.parse(raw, f"{name} index.json", mt.OCI_INDEX, MAX_ARCHIVE_JSON)  # raises on a bad one
+    return load_json(raw, f"{name} index.json", MAX_ARCHIVE_JSON)
 
 
 def _write_small(path: str, data: bytes) -> None:
-    tmp = path + ".part"
+    tmp = temp_path(path, clean=False)
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -239,7 +250,7 @@ def _put_blob_file(root: str, desc: Descriptor, opener, progress, total) -> None
     if os.path.exists(dest) and os.path.getsize(dest) == desc.size:
         return  # content-addressed: already there
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = dest + ".part"
+    tmp = temp_path(dest, clean=False)
     try:
         with opener() as src, open(tmp, "wb") as out:
             _copy(src, out, progress, total)
@@ -310,7 +321,7 @@ def write_oci_tar(image: Image, path: str, tag: str, progress: Progress | None =
     try:
         out.add_bytes("oci-layout", OCI_LAYOUT)
         total = _image_total(image)
-        for desc, opener in _blobs(image):
+        for desc, opener in checked_blobs(image):
             out.add_blob(desc, opener, progress, total)
         out.add_bytes(blob_path(image.manifest.digest), image.manifest.serialize())
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [_manifest_entry(image, tag)]}
@@ -332,7 +343,7 @@ def write_docker_archive(image: Image, path: str, repo_tags: list[str], progress
     try:
         out.add_bytes("oci-layout", OCI_LAYOUT)
         total = _image_total(image)
-        for desc, opener in _blobs(image):
+        for desc, opener in checked_blobs(image):
             out.add_blob(desc, opener, progress, total)
         raw = image.manifest.serialize()
         out.add_bytes(blob_path(image.manifest.digest), raw)

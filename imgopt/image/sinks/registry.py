@@ -21,7 +21,8 @@ from imgopt.image.sources.registry import ORIGIN_ATTR
 
 def write_registry(image: Image, ref: ImageRef, insecure: bool, progress: Progress | None = None) -> None:
     """Push ``image`` to ``ref``; verify the registry stored the manifest under the same digest."""
-    from imgopt.image.sinks import _blobs, _image_total
+    from imgopt.image.sinks import _image_total
+    from imgopt.image.verify_write import checked_blobs
 
     name = str(ref)
     digest = image.manifest.digest
@@ -32,7 +33,7 @@ def write_registry(image: Image, ref: ImageRef, insecure: bool, progress: Progre
         origins = _origins(image)
         total = _image_total(image)
         layers = {l.digest for l in image.layers}
-        for desc, opener in _blobs(image):
+        for desc, opener in checked_blobs(image):
             counted = desc.digest in layers  # layers count towards progress, the config does not
             push_blob(client, desc, opener, origins.get(desc.digest), progress if counted else None, total)
         got = client.put_manifest(ref.digest or ref.tag, image.manifest.serialize(), image.manifest.media_type)

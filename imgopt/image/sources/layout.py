@@ -7,7 +7,6 @@ the OCI half of a Docker 25+ ``docker save`` archive.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from typing import BinaryIO
 
@@ -16,6 +15,8 @@ from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import Compression
 from imgopt.image.digest import HashingWriter, parse_digest, sha256_bytes
 from imgopt.image.fs import FS, peek_codec
+from imgopt.image.jsonfields import Fields
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_CONFIG, MAX_INDEX_DEPTH, MAX_MANIFEST, load_json
 from imgopt.image.model import (
     Descriptor, Image, ImageConfig, Index, Manifest, Platform, build_image, canonical_json,
 )
@@ -30,11 +31,8 @@ def blob_path(digest: str) -> str:
 
 
 def _json(fs: FS, rel: str) -> object:
-    data = fs.read(rel)
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(fs.name, f"{rel} is not valid JSON: {e}") from None
+    """A JSON file of the layout or archive itself (oci-layout, index.json, manifest.json)."""
+    return load_json(fs.read(rel, MAX_ARCHIVE_JSON), fs.name, MAX_ARCHIVE_JSON, rel)
 
 
 # ------------------------------------------------------------------ OCI layout
@@ -47,7 +45,7 @@ def _open_blob(fs: FS, d: Descriptor) -> BinaryIO:
     return fs.open(rel)
 
 
-def _read_blob(fs: FS, d: Descriptor, limit: int = 64 << 20) -> bytes:
+def _read_blob(fs: FS, d: Descriptor, limit: int = MAX_MANIFEST) -> bytes:
     if d.size > limit:
         raise BadInput(fs.name, f"blob {d.digest} is implausibly large for a manifest or config ({d.size} bytes)")
     with _open_blob(fs, d) as f:
@@ -60,12 +58,13 @@ def _read_blob(fs: FS, d: Descriptor, limit: int = 64 << 20) -> bytes:
 def read_oci_layout(fs: FS, tag: str, platform: Platform | None, name: str) -> Image:
     if not fs.exists("oci-layout"):
         raise BadInput(name, "not an OCI image layout (no oci-layout file)")
-    layout = _json(fs, "oci-layout")
-    if not isinstance(layout, dict) or "imageLayoutVersion" not in layout:
+    layout = Fields(_json(fs, "oci-layout"), name, what="oci-layout")
+    if not layout.str("imageLayoutVersion"):
         raise BadInput(name, "oci-layout has no imageLayoutVersion")
     if not fs.exists("index.json"):
         raise BadInput(name, "OCI layout has no index.json")
-    index = Index.parse(fs.read("index.json"), f"{name} index.json", mt.OCI_INDEX)
+    index = Index.parse(fs.read("index.json", MAX_ARCHIVE_JSON), f"{name} index.json", mt.OCI_INDEX,
+                        MAX_ARCHIVE_JSON)
     desc = _pick(index, tag, platform, name)
     return _image_from_descriptor(fs, desc, platform, name, index)
 
@@ -94,15 +93,15 @@ def _pick(index: Index, tag: str, platform: Platform | None, name: str) -> Descr
 def _image_from_descriptor(fs: FS, desc: Descriptor, platform: Platform | None, name: str,
                            index: Index | None, depth: int = 0) -> Image:
     if desc.media_type in mt.INDEXES:
-        if depth > 4:
-            raise BadInput(name, "image indexes nested too deeply")
+        if depth >= MAX_INDEX_DEPTH:
+            raise BadInput(name, f"image indexes nested more than {MAX_INDEX_DEPTH} deep")
         inner = Index.parse(_read_blob(fs, desc), f"{name} index {desc.short}", desc.media_type)
         return _image_from_descriptor(fs, inner.select(platform, name), platform, name, inner, depth + 1)
     if desc.media_type and desc.media_type not in mt.MANIFESTS:
         raise BadInput(name, f"unknown media type {desc.media_type!r} for {desc.digest}")
     raw = _read_blob(fs, desc)
     man = Manifest.parse(raw, f"{name} manifest", desc.media_type or None)
-    config = _read_blob(fs, man.config)
+    config = _read_blob(fs, man.config, MAX_CONFIG)
     img = build_image(name, raw, config, lambda d: _open_blob(fs, d), desc.media_type or None, index=index)
     _check_blobs_present(fs, img)
     _locate(fs, img, {l.digest: blob_path(l.digest) for l in img.layers if not l.descriptor.urls})
@@ -132,25 +131,25 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
     """A ``docker save`` tar: classic (<id>/layer.tar) or Docker 25+ (OCI blobs)."""
     if not fs.exists("manifest.json"):
         raise BadInput(name, "not a docker save archive (no manifest.json)")
-    entries = _json(fs, "manifest.json")
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+    doc = _json(fs, "manifest.json")
+    if not isinstance(doc, list) or not doc:
         raise BadInput(name, "manifest.json is not a list of images")
+    entries = [Fields(e, f"{name} manifest.json", f"[{i}]") for i, e in enumerate(doc)]
     entry = _select_entry(entries, ref, index, name)
-    try:
-        config_path: str = entry["Config"]
-        layer_paths: list[str] = list(entry["Layers"])
-    except (KeyError, TypeError):
-        raise BadInput(name, "manifest.json entry lacks Config or Layers") from None
+    config_path = entry.str("Config")
+    layer_paths = entry.str_list("Layers")
+    if not config_path or entry.list("Layers") is None:
+        raise BadInput(name, "manifest.json entry lacks Config or Layers")
     if not fs.exists(config_path):
         raise NotFound(name, f"config {config_path} named by manifest.json is missing")
-    config_raw = fs.read(config_path)
+    config_raw = fs.read(config_path, MAX_CONFIG)
     cfg = ImageConfig.parse(config_raw, f"{name} config")
     if len(cfg.diff_ids) != len(layer_paths):
         raise BadInput(name, f"manifest.json lists {len(layer_paths)} layers but config has {len(cfg.diff_ids)} diff_ids")
     for p in layer_paths:
         if not fs.exists(p):
             raise NotFound(name, f"layer {p} named by manifest.json is missing")
-    tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]
+    tags = entry.str_list("RepoTags")
 
     # Docker 25+: the archive is also an OCI layout holding the original
     # manifest; use it so the manifest digest survives a round trip.
@@ -197,7 +196,7 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
     return img
 
 
-def _select_entry(entries: list[dict], ref: str, index: int | None, name: str) -> dict:
+def _select_entry(entries: list[Fields], ref: str, index: int | None, name: str) -> Fields:
     if index is not None:
         if not 0 <= index < len(entries):
             raise NotFound(name, f"no image @{index}: the archive holds {len(entries)}")
@@ -205,13 +204,13 @@ def _select_entry(entries: list[dict], ref: str, index: int | None, name: str) -
     if ref:
         want = {ref, f"{ref}:latest"} if ":" not in ref.rsplit("/", 1)[-1] else {ref}
         for e in entries:
-            tags = e.get("RepoTags") or []
+            tags = e.str_list("RepoTags")
             norm = set(tags) | {t.split("/", 1)[1] for t in tags if t.startswith("docker.io/")}
             if want & norm:
                 return e
         raise NotFound(name, f"no image tagged {ref!r} in the archive")
     if len(entries) > 1:
-        listing = ", ".join(",".join(e.get("RepoTags") or ["<untagged>"]) for e in entries)
+        listing = ", ".join(",".join(e.str_list("RepoTags") or ["<untagged>"]) for e in entries)
         raise BadInput(name, f"the archive holds {len(entries)} images ({listing}); add :TAG or :@N")
     return entries[0]
 
@@ -220,7 +219,8 @@ def _original_manifest(fs: FS, config_raw: bytes, layer_paths: list[str], platfo
                        name: str, tags: list[str]) -> Image | None:
     config_digest = sha256_bytes(config_raw)
     try:
-        index = Index.parse(fs.read("index.json"), f"{name} index.json", mt.OCI_INDEX)
+        index = Index.parse(fs.read("index.json", MAX_ARCHIVE_JSON), f"{name} index.json", mt.OCI_INDEX,
+                            MAX_ARCHIVE_JSON)
     except BadInput:
         return None
     stack = list(index.manifests)

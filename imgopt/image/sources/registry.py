@@ -8,18 +8,17 @@ to learn it; the first bytes actually read correct it if the media type lied.
 
 from __future__ import annotations
 
-import json
 from typing import BinaryIO, Callable
 
 from imgopt.errors import BadInput, DigestMismatch
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import sniff
 from imgopt.image.digest import new_hasher, parse_digest
+from imgopt.image.limits import MAX_CONFIG, MAX_INDEX_DEPTH, load_json
 from imgopt.image.model import Descriptor, Image, Index, Layer, Platform, build_image
 from imgopt.image.reference import ImageRef
 from imgopt.image.registry_client import BlobStream, Progress, RegistryClient
 
-MAX_INDEX_DEPTH = 4
 
 # Set on layers (and the image, for its config) read from a registry: the
 # "api-host/repository" they came from, so that a registry sink on the same
@@ -94,8 +93,8 @@ def _verify(raw: bytes, digest: str, subject: str, what: str) -> None:
 def _media_type(raw: bytes, content_type: str) -> str:
     """The document's own mediaType, else a specific Content-Type, else guessed from its shape."""
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        doc = load_json(raw, None)
+    except BadInput:
         return content_type  # Manifest.parse reports the bad JSON
     if not isinstance(doc, dict):
         return content_type
@@ -119,7 +118,7 @@ def _read_config(client: RegistryClient, raw: bytes, media_type: str, name: str)
     from imgopt.image.model import Manifest
 
     man = Manifest.parse(raw, f"{name} manifest", media_type or None)  # rejects schema 1 and indexes
-    return client.read_blob(man.config.digest, man.config.size)
+    return client.read_blob(man.config.digest, man.config.size, MAX_CONFIG)
 
 
 def _prepare_layer(layer: Layer, origin: str) -> None:

@@ -43,7 +43,9 @@ class atomic_file:
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` (UTF-8; undecodable surrogates escaped) to ``path`` atomically."""
+    """Write ``text`` (UTF-8; a name's undecodable bytes as they were, see imgopt.outtext) to ``path`` atomically."""
+    from imgopt.outtext import ERRORS
+
     with atomic_file(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        with open(tmp, "w", encoding="utf-8", errors=ERRORS) as f:
             f.write(text)

@@ -179,9 +179,11 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
 def main() -> None:
     # file names from images may hold bytes that are not UTF-8 (kept as
     # surrogates): write them back as the same bytes, never fail on them
+    from imgopt.outtext import ERRORS
+
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+            stream.reconfigure(errors=ERRORS)  # type: ignore[union-attr]
         except (AttributeError, ValueError):
             pass
     cli(prog_name="imgopt")

@@ -111,7 +111,8 @@ class DirFS(FS):
         return real
 
     def exists(self, rel: str) -> bool:
-        return os.path.isfile(self._p(rel))
+        p = self._p(rel)  # a FIFO or device "exists": open() then says it is not a regular file
+        return os.path.lexists(p) and not os.path.isdir(p)
 
     def open(self, rel: str) -> BinaryIO:
         p = self._p(rel)

@@ -67,6 +67,14 @@ def load_json(raw: bytes | str, subject: str | None, limit: int = MAX_MANIFEST, 
     """
     if len(raw) > limit:
         raise BadInput(subject, f"{what} is {len(raw)} bytes, more than the {human(limit)} imgopt accepts")
+    if isinstance(raw, (bytes, bytearray)):
+        # UTF-8 only, no byte order mark, as Go's encoding/json reads it (json.loads would guess UTF-16/32)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raise BadInput(subject, f"{what} is not valid JSON: it starts with a byte order mark")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadInput(subject, f"{what} is not valid JSON: not UTF-8 ({e.reason} at byte {e.start})") from None
     try:
         doc = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:

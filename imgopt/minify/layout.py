@@ -83,14 +83,17 @@ class ContentStore:
             stream.close()
 
     def opener(self, layer: int, path: str) -> Callable[[], BinaryIO]:
-        if (layer, path) in self.extracted:
-            p = self.extracted[(layer, path)]
-            return lambda: open(p, "rb")
-        l = self.scan.image.layers[layer]
-        off, size = self.scan.content.offsets[(layer, path)]
-        assert l.local is not None
-        f, base, _ = l.local
-        return lambda: BoundedFile(f, base + off, size)  # type: ignore[return-value]
+        """Opens the bytes when called: entries are planned before :meth:`prepare` extracts them."""
+        def open_() -> BinaryIO:
+            if (layer, path) in self.extracted:
+                return open(self.extracted[(layer, path)], "rb")
+            l = self.scan.image.layers[layer]
+            off, size = self.scan.content.offsets[(layer, path)]
+            assert l.local is not None
+            f, base, _ = l.local
+            return BoundedFile(f, base + off, size)  # type: ignore[return-value]
+
+        return open_
 
 
 def source_of(node: Node, path: str) -> tuple[int, str]:

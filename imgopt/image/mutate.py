@@ -16,7 +16,7 @@ from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression, CompressingWriter
 from imgopt.image.digest import HashingWriter
 from imgopt.image.model import Descriptor, Image, Layer, Manifest, canonical_json, descriptor_for, file_opener
-from imgopt.image.verify_write import TarCheck
+from imgopt.image.verify_write import TarCheck, is_verified, remember
 from imgopt.scratch import make_scratch, remove_tree
 
 Progress = Callable[[int, int], None]
@@ -43,7 +43,7 @@ def recode_layer(layer: Layer, codec: Compression, level: int | None, workdir: s
         w = CompressingWriter(h, codec, level)
         src = layer.open_tar()
         # the tar headers are walked in a thread beside the re-encoding (what inspect --deep checks)
-        check = None if layer.verified else TarCheck(layer.subject)
+        check = None if is_verified(layer) else TarCheck(layer.subject)
         try:
             while True:
                 chunk = src.read(CHUNK)
@@ -58,6 +58,7 @@ def recode_layer(layer: Layer, codec: Compression, level: int | None, workdir: s
             if check is not None:
                 check.finish()
                 check = None
+                remember(layer)
         finally:
             if check is not None:
                 check.abort()

@@ -24,11 +24,21 @@ Layers made by imgopt itself (re-encoded, minified) and layers a full scan
 has already verified carry ``layer.verified = True`` and are copied without
 the check.  Blobs a registry already has (or mounts) are not transferred and
 so not checked.
+
+A verified pair (compressed digest, diffID) is also remembered across runs, as
+containerd (the ``containerd.io/uncompressed`` label) and Docker
+(``diffid-by-digest``) remember theirs: a marker file named by the pair in
+``$IMGOPT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/imgopt`` or ``~/.cache/imgopt``),
+``verified-layers/``.  The compressed digest is checked on every copy, so a
+blob with that digest *is* the content once verified: copying it again needs
+no decompression.  ``IMGOPT_CACHE_DIR=off`` disables it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import queue
 import threading
 from typing import Any, Callable, Iterator
@@ -38,6 +48,51 @@ from imgopt.image.codecs import CHUNK, Compression, open_decompressed
 from imgopt.image.digest import VerifyingReader
 
 _QUEUE_CHUNKS = 8  # chunks in flight between the copy and the check (memory: 8 x 1 MiB)
+
+
+# ------------------------------------------------------- verified layers
+
+
+def _cache_root() -> str | None:
+    explicit = os.environ.get("IMGOPT_CACHE_DIR")
+    if explicit == "off":
+        return None
+    if explicit:
+        return os.path.join(explicit, "verified-layers")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "imgopt", "verified-layers")
+
+
+def _marker(digest: str, diff_id: str) -> str | None:
+    root = _cache_root()
+    if root is None:
+        return None
+    key = hashlib.sha256(f"{digest} {diff_id}".encode()).hexdigest()
+    return os.path.join(root, key[:2], key[2:])
+
+
+def is_verified(layer: Any) -> bool:
+    """Checked in this process, made by imgopt, or its (digest, diffID) pair verified before."""
+    if getattr(layer, "verified", False):
+        return True
+    m = _marker(layer.digest, layer.diff_id)
+    if m is not None and os.path.exists(m):
+        layer.verified = True
+        return True
+    return False
+
+
+def remember(layer: Any) -> None:
+    """``layer``'s blob has been read end to end and every check passed: note it (best effort)."""
+    layer.verified = True
+    m = _marker(layer.digest, layer.diff_id)
+    if m is None or os.path.exists(m):
+        return
+    try:
+        os.makedirs(os.path.dirname(m), mode=0o700, exist_ok=True)
+        os.close(os.open(m, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        pass  # a read-only or missing home: no cache, every copy checks
 
 
 class _QueueReader(io.RawIOBase):
@@ -178,11 +233,12 @@ class CheckedBlob(io.RawIOBase):
     read that carries the final bytes returns.
     """
 
-    def __init__(self, src: Any, size: int, check: _Check | None):
+    def __init__(self, src: Any, size: int, check: _Check | None, layer: Any = None):
         super().__init__()
         self._src = src
         self._size = size
         self._check = check
+        self._layer = layer
         self._pos = 0
         self._finished = False
 
@@ -208,6 +264,8 @@ class CheckedBlob(io.RawIOBase):
         self._src.drain()  # the blob digest and size (raises on a mismatch or extra bytes)
         if self._check is not None:
             self._check.finish()
+            if self._layer is not None:
+                remember(self._layer)
 
     def drain(self) -> None:
         buf = bytearray(CHUNK)
@@ -228,14 +286,14 @@ def checked_opener(layer: Any) -> Callable[[], CheckedBlob]:
     """An opener for ``layer``'s blob that checks it while it is copied (unless already verified)."""
 
     def opener() -> CheckedBlob:
-        check = None if getattr(layer, "verified", False) else LayerCheck(layer)
+        check = None if is_verified(layer) else LayerCheck(layer)
         try:
             src = layer.open_blob()
         except BaseException:
             if check is not None:
                 check.abort()
             raise
-        return CheckedBlob(src, layer.size, check)
+        return CheckedBlob(src, layer.size, check, layer)
 
     return opener
 
@@ -254,4 +312,5 @@ def checked_blobs(image: Any) -> Iterator[tuple[Any, Callable[[], Any]]]:
         yield desc, (checked_opener(layer) if layer is not None else opener)
 
 
-__all__ = ["checked_blobs", "checked_opener", "CheckedBlob", "LayerCheck", "TarCheck", "walk_tar"]
+__all__ = ["checked_blobs", "checked_opener", "CheckedBlob", "LayerCheck", "TarCheck", "walk_tar", "is_verified",
+           "remember"]

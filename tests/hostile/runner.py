@@ -191,12 +191,14 @@ class Session:
         base = self.root / "runs" / case.name / command
         if base.exists():
             shutil.rmtree(base)
-        dirs = {n: base / n for n in ("out", "tmp", "home", "cwd")}
+        dirs = {n: base / n for n in ("out", "tmp", "home", "cwd")}  # base/cache: the run's verified-layer cache
         for d in dirs.values():
             d.mkdir(parents=True)
         argv, allowed, written = command_line(command, ref, dirs["out"], case.trace_timeout)
+        # a fresh verified-layer cache per run (outside the checked directories), so every copy checks
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(dirs["tmp"]),
-               "HOME": str(dirs["home"]), "LANG": "C.UTF-8", "SOURCE_DATE_EPOCH": "1700000000"}
+               "HOME": str(dirs["home"]), "LANG": "C.UTF-8", "SOURCE_DATE_EPOCH": "1700000000",
+               "IMGOPT_CACHE_DIR": str(base / "cache")}
         canary_before = snapshot(self.canary)
         input_before = snapshot(input_dir)
         sp = self._spawner()

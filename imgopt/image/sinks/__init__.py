@@ -201,8 +201,23 @@ def write_oci_dir(image: Image, path: str, tag: str, progress: Progress | None =
             clean_stale(os.path.join(path, sub))  # half-written blobs of a killed run
     try:
         total = _image_total(image)
-        for desc, opener in checked_blobs(image):
-            _put_blob_file(target, desc, opener, progress, total)
+        blobs = list(checked_blobs(image))
+        # blobs are independent files: copy (and check) several at once, one core each
+        jobs = min(len(blobs), os.cpu_count() or 1, 4)
+        if jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob") as pool:
+                futures = [pool.submit(_put_blob_file, target, d, o, progress, total) for d, o in blobs]
+                try:
+                    for fut in futures:
+                        fut.result()
+                finally:
+                    for fut in futures:
+                        fut.cancel()
+        else:
+            for desc, opener in blobs:
+                _put_blob_file(target, desc, opener, progress, total)
         raw = image.manifest.serialize()
         _put_blob_file(target, Descriptor(image.manifest.media_type, image.manifest.digest, len(raw)),
                        lambda: _BytesReader(raw), None, 0)

@@ -87,6 +87,7 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
          platform: str | None, insecure: bool, quiet: bool) -> None:
     from imgopt.analyze.scan import scan_image
     from imgopt.errors import BadInput
+    from imgopt.image.reference import parse as parse_ref
     from imgopt.image.sinks import SinkOptions, write_image
     from imgopt.image.sources import open_image
     from imgopt.minify import MinifyOptions, new_workdir
@@ -116,8 +117,9 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
                 and profile.config_digest != img.config_digest:
             raise BadInput(image, f"the access profile was recorded for another image ({profile.image_digest})")
         scan = scan_image(img)
-        work = new_workdir(dest if ":" not in dest or dest.startswith(("oci:", "docker-archive:", "oci-archive:"))
-                           else None)
+        out_ref = parse_ref(dest, for_writing=True)
+        # scratch beside a local destination (same filesystem), else in $TMPDIR
+        work = new_workdir(out_ref.path if out_ref.transport in ("oci", "docker-archive", "oci-archive") else None)
         try:
             if chosen:
                 slim_img, ver = minify_verified(scan, profile, opts, VerifyOptions(chosen, max_rounds, timeout, probes),

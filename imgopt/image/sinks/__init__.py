@@ -71,6 +71,7 @@ def prepare(image: Image, sink: str, opts: SinkOptions, near: str | None = None)
 def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = None) -> WriteResult:
     opts = opts or SinkOptions()
     r = dest if isinstance(dest, ImageRef) else parse(dest, for_writing=True)
+    clean_stale()  # $TMPDIR scratch of killed runs (the destination's directory is cleaned where written)
     if r.transport == "oci":
         img = convert(prepare(image, "oci", opts, r.path), "oci")
         write_oci_dir(img, r.path, r.name, opts.progress)

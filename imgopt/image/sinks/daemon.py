@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 from imgopt.errors import BadInput, DaemonError
 from imgopt.image.model import Image
 from imgopt.image.reference import ImageRef
 from imgopt.image.sources.daemon import _short, docker_client
+from imgopt.scratch import make_scratch, remove_tree
 
 
 def write_daemon(image: Image, ref: ImageRef, progress=None) -> None:
@@ -27,7 +26,7 @@ def write_daemon(image: Image, ref: ImageRef, progress=None) -> None:
         raise BadInput(str(ref), "the engine tags images by name:tag, not by digest")
     client = docker_client(str(ref))
     tag = f"{ref.name}:{ref.tag}"
-    tmpdir = tempfile.mkdtemp(prefix="imgopt-load-")
+    tmpdir = make_scratch("imgopt-load-")
     try:
         path = os.path.join(tmpdir, "image.tar")
         write_docker_archive(image, path, [tag], progress)
@@ -48,7 +47,7 @@ def write_daemon(image: Image, ref: ImageRef, progress=None) -> None:
         if got != image.config_digest:
             raise DaemonError(str(ref), f"engine reports image {got}, expected {image.config_digest}")
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        remove_tree(tmpdir)
 
 
 def _as_json(chunk) -> dict | None:

@@ -9,14 +9,13 @@ the image is closed.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 from imgopt.errors import DaemonError, NotFound
 from imgopt.image.fs import TarFS
 from imgopt.image.model import Image, Platform
 from imgopt.image.reference import ImageRef
 from imgopt.image.sources.layout import read_docker_archive
+from imgopt.scratch import make_scratch, remove_tree
 
 
 def docker_client(subject: str = "docker-daemon"):
@@ -56,7 +55,7 @@ def read_daemon(ref: ImageRef, platform: Platform | None, progress=None) -> Imag
         raise NotFound(name, f"no such image {want} in the Docker engine") from None
     except APIError as e:
         raise DaemonError(name, _short(e)) from None
-    tmpdir = tempfile.mkdtemp(prefix="imgopt-daemon-")
+    tmpdir = make_scratch("imgopt-daemon-")
     try:
         spool = os.path.join(tmpdir, "image.tar")
         total = int(info.get("Size") or 0)
@@ -77,7 +76,7 @@ def read_daemon(ref: ImageRef, platform: Platform | None, progress=None) -> Imag
             # saved by ID or digest: the archive's RepoTags may not name it
             img = read_docker_archive(fs, "", 0, platform, name)
     except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        remove_tree(tmpdir)
         raise
-    img._closers.append(lambda: shutil.rmtree(tmpdir, ignore_errors=True))
+    img._closers.append(lambda: remove_tree(tmpdir))
     return img

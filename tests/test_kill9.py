@@ -171,3 +171,14 @@ def test_copy_into_an_existing_layout_killed(big_image, tmp_path):
     assert run_imgopt(*argv, env=env).returncode == 0
     assert not any(f"pid{pid}-" in n for n in _entries(blobs))
     assert run_imgopt("inspect", "--deep", "-q", f"oci:{lay}:big", env=env).returncode == 0
+
+
+def test_slim_killed_while_minifying(tmp_path):
+    """slim = trace, then minify: killed once its minify scratch exists, the next slim cleans it up."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _env(tmp_path)
+    sample = Path(__file__).parent.parent / "fixtures" / "sample.tar"
+    argv = ["slim", "--verify", "none", "--timeout", "120", "-q", "-o", f"oci:{out / 'dest'}:v1", str(sample)]
+    pid = _kill_when(argv, out, _has(".imgopt-minify-"), env, timeout=300)
+    _check_killed_then_rerun(argv, out, out / "dest", f"oci:{out / 'dest'}:v1", pid, env)

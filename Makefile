@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-1
 FIXTURE := fixtures/sample.tar
 DEMO    := reports/demo
 
-.PHONY: install system services demo test test-fast bench clean
+.PHONY: install system services demo test test-fast bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -54,5 +54,16 @@ test-fast: install
 bench: install services
 	$(BIN)/pytest -q benchmarks
 
+# Long coverage-guided runs of the atheris targets (tests/fuzz/); make test runs each for 20 s.
+# A crash lands in .fuzz/crash-*: save it in tests/fuzz/crashes/TARGET/ (replayed by tests/test_fuzz.py).
+FUZZ_TIME ?= 600
+fuzz: install
+	@for t in layer documents dockerfile; do \
+	  mkdir -p .fuzz/$$t && echo "fuzzing $$t for $(FUZZ_TIME) s" && \
+	  $(BIN)/python tests/fuzz/fuzz.py $$t -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=2048 \
+	    -artifact_prefix=.fuzz/ .fuzz/$$t tests/fuzz/seeds/$$t || exit 1; \
+	done
+	IMGOPT_FUZZ_RANDOM=1 IMGOPT_FUZZ_EXAMPLES=5000 $(BIN)/pytest -q tests/test_properties.py
+
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache .fuzz

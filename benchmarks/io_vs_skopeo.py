@@ -40,11 +40,11 @@ def load_builder():
     return mod
 
 
-def timed(cmd: list[str], before=None) -> float:
+def timed(cmd: list[str], before=None, env: dict[str, str] | None = None) -> float:
     if before:
         before()
     t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     dt = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stderr[-2000:]}")
@@ -121,19 +121,37 @@ def main() -> None:
                       [IMGOPT, "copy", "-q", "--compress", "keep", f"oci:{src_gz}:v1", f"oci:{d}:v1"],
                       ["skopeo", "copy", "-q", f"oci:{src_gz}:v1", f"oci:{d}:v1"], fresh(d)))
         results = []
+        # imgopt checks every layer it writes (diffID and tar structure, in the copy pass) the first time
+        # it sees it, and remembers verified (digest, diffID) pairs: "first" runs start from an empty cache
+        cache = work / "verified-cache"
+
+        def cold(before):
+            def f():
+                shutil.rmtree(cache, ignore_errors=True)
+                before()
+            return f
+
         for title, nbytes, ours, theirs, before in cases:
-            ours_t = statistics.median(timed(ours, before) for _ in range(args.runs))
+            ours_t = statistics.median(timed(ours, cold(before), {"IMGOPT_CACHE_DIR": str(cache)})
+                                       for _ in range(args.runs))
             out_size = size_of(f"oci:{d}:v1")
             theirs_t = statistics.median(timed(theirs, before) for _ in range(args.runs))
             results.append((title, out_size if nbytes is None else nbytes, ours_t, theirs_t, ours, theirs))
+        kept = next(c for c in cases if "layers kept" in c[0])
+        timed(kept[2], kept[4], {"IMGOPT_CACHE_DIR": str(cache)})  # verified once
+        warm = statistics.median(timed(kept[2], kept[4], {"IMGOPT_CACHE_DIR": str(cache)}) for _ in range(args.runs))
+        results.append(("oci (gzip) → oci, layers kept, verified before", gz_size, warm,
+                        results[[c[0] for c in cases].index(kept[0])][3], kept[2], kept[3]))
         # registry push and pull: an empty registry for every push, so no blob is
         # skipped or cross-mounted (skopeo remembers where blobs live)
         push_o, push_s, pull_o, pull_s = [], [], [], []
         for _ in range(args.runs):
             with FreshRegistry() as reg:
                 r = repo()
-                push_o.append(timed([IMGOPT, "copy", "-q", f"oci:{src_gz}:v1", f"docker://{reg}/{r}:v1"]))
-                pull_o.append(timed([IMGOPT, "copy", "-q", f"docker://{reg}/{r}:v1", f"oci:{d}:v1"], fresh(d)))
+                push_o.append(timed([IMGOPT, "copy", "-q", f"oci:{src_gz}:v1", f"docker://{reg}/{r}:v1"],
+                                    cold(lambda: None), {"IMGOPT_CACHE_DIR": str(cache)}))
+                pull_o.append(timed([IMGOPT, "copy", "-q", f"docker://{reg}/{r}:v1", f"oci:{d}:v1"], cold(fresh(d)),
+                                    {"IMGOPT_CACHE_DIR": str(cache)}))
             with FreshRegistry() as reg:
                 r2 = repo()
                 push_s.append(timed(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src_gz}:v1",
@@ -162,7 +180,8 @@ def main() -> None:
         f"({os.cpu_count()} cores); medians of {args.runs} runs, wall time of the whole command.",
         f"skopeo {subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
         "registry: Debian docker-registry on loopback, a fresh empty instance for every push.  "
-        "MB/s = compressed bytes written / wall time.",
+        "MB/s = compressed bytes written / wall time.  imgopt rows start from an empty verified-layer cache "
+        "(each layer's diffID and tar structure checked while it is copied), except \"verified before\".",
         "Produced by `.venv/bin/python benchmarks/io_vs_skopeo.py --app "
         f"{args.app} --runs {args.runs}`.",
         "",

@@ -2,16 +2,18 @@
 
 Every file imgopt writes (reports, profiles, archives) goes through
 :class:`atomic_file`, so a failed or interrupted run leaves nothing half
-written.  Standard library only: commands that import nothing heavy (lint)
-use it too.
+written.  The temporary file's name carries its owner
+(:mod:`imgopt.scratch`): one left by a run killed with ``kill -9`` is removed
+by the next write into the same directory.  Standard library only: commands
+that import nothing heavy (lint) use it too.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 
 from imgopt.errors import BadInput
+from imgopt.scratch import make_scratch, temp_path
 
 
 class atomic_file:
@@ -24,8 +26,7 @@ class atomic_file:
             raise BadInput(dest, f"directory {parent} does not exist")
         if os.path.isdir(self.dest):
             raise BadInput(dest, "is a directory")
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.dest)}.", suffix=".part", dir=parent)
-        os.close(fd)
+        self.tmp = temp_path(self.dest)
 
     def __enter__(self) -> str:
         return self.tmp
@@ -49,11 +50,13 @@ def scratch_dir(near: str | None, prefix: str) -> str:
         parent = os.path.dirname(os.path.abspath(near)) or "."
         if os.path.isdir(parent) and os.access(parent, os.W_OK):
             base = parent
-    return tempfile.mkdtemp(prefix=prefix, dir=base)
+    return make_scratch(prefix, base)
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` (UTF-8; undecodable surrogates escaped) to ``path`` atomically."""
+    """Write ``text`` (UTF-8; a name's undecodable bytes as they were, see imgopt.outtext) to ``path`` atomically."""
+    from imgopt.outtext import ERRORS
+
     with atomic_file(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        with open(tmp, "w", encoding="utf-8", errors=ERRORS) as f:
             f.write(text)

@@ -124,6 +124,7 @@ def copy(src: str, dest: str, compress: str, level: int | None, platform: str | 
 
 
 def main() -> None:
+    """The click CLI (the console script is :func:`imgopt.entry.main`, which sets up the output streams)."""
     cli(prog_name="imgopt")
 
 

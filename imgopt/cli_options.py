@@ -13,12 +13,12 @@ import sys
 
 import click
 
-from imgopt.errors import ImgoptError
+from imgopt.errors import ImgoptError, printable
 
 
 def fail(msg: str, code: int = 2) -> None:
     """``imgopt: error: MSG`` on stderr, then exit with ``code``."""
-    click.echo(f"imgopt: error: {msg}", err=True)
+    click.echo(f"imgopt: error: {printable(msg, 1200)}", err=True)
     sys.exit(code)
 
 
@@ -36,7 +36,7 @@ def handle_errors(fn):
         except BrokenPipeError:
             sys.exit(0)
         except OSError as e:
-            where = e.filename or "I/O"
+            where = printable(e.filename, 240) if e.filename else "I/O"
             fail(f"{where}: {e.strerror or e}")
 
     return wrapper

@@ -18,12 +18,12 @@ def _fast_lint(argv: list[str]) -> int | None:
     params = parse_fast(argv)
     if params is None:
         return None
-    from imgopt.errors import ImgoptError
+    from imgopt.errors import ImgoptError, printable
 
     try:
         return run(params)
     except ImgoptError as e:
-        sys.stderr.write(f"imgopt: error: {e}\n")
+        sys.stderr.write(f"imgopt: error: {printable(str(e), 1200)}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("imgopt: error: interrupted\n")
@@ -35,7 +35,20 @@ def _fast_lint(argv: list[str]) -> int | None:
         return 2
 
 
+def _tolerant_streams() -> None:
+    """File names from images may hold bytes that are not UTF-8 (kept as surrogates): write them back as the
+    same bytes, never fail on them (:mod:`imgopt.outtext`)."""
+    from imgopt.outtext import ERRORS
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors=ERRORS)  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
 def main() -> None:
+    _tolerant_streams()
     if len(sys.argv) > 1 and sys.argv[1] == "lint":
         code = _fast_lint(sys.argv[2:])
         if code is not None:

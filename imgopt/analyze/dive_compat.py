@@ -51,18 +51,37 @@ class _Node:
     def is_whiteout(self) -> bool:
         return self.name.startswith(WHITEOUT_PREFIX)
 
-    def visit_child_first(self, visitor, evaluator, root) -> None:
-        for k in sorted(self.children, key=_bytes_key):
-            self.children[k].visit_child_first(visitor, evaluator, root)
-        if self is root:
-            return
-        if evaluator is None or evaluator(self):
-            visitor(self)
+    def walk_child_first(self, prefix: str = ""):
+        """(node, raw path) of this node and everything below, children first, names in byte
+        order (dive's VisitDepthChildFirst), without recursion."""
+        stack: list[tuple[_Node, str, bool]] = [(self, prefix, False)]
+        while stack:
+            node, path, expanded = stack.pop()
+            if node.children and not expanded:
+                stack.append((node, path, True))
+                for k in sorted(node.children, key=_bytes_key, reverse=True):
+                    stack.append((node.children[k], f"{path}/{k}", False))
+                continue
+            yield node, path
+
+    def subtree_size(self) -> int:
+        total, stack = 0, [self]
+        while stack:
+            n = stack.pop()
+            total += n.size
+            stack.extend(n.children.values())
+        return total
 
     def copy(self, parent: "_Node | None") -> "_Node":
-        n = _Node(self.name, parent, self.size, self.isdir)
-        n.children = {k: c.copy(n) for k, c in self.children.items()}
-        return n
+        top = _Node(self.name, parent, self.size, self.isdir)
+        stack = [(self, top)]
+        while stack:
+            src, dst = stack.pop()
+            for k, c in src.children.items():
+                n = _Node(c.name, dst, c.size, c.isdir)
+                dst.children[k] = n
+                stack.append((c, n))
+        return top
 
 
 def _bytes_key(s: str) -> bytes:
@@ -106,22 +125,19 @@ class _Tree:
         if n is not None and n is not self.root and n.parent is not None:
             del n.parent.children[n.name]
 
-    def visit(self, visitor, evaluator=None) -> None:
-        self.root.visit_child_first(visitor, evaluator, self.root)
-
     def copy(self) -> "_Tree":
         t = _Tree()
         t.root = self.root.copy(None)
         return t
 
     def stack(self, upper: "_Tree") -> None:
-        def graft(node: _Node) -> None:
-            if node.is_whiteout():
-                self.remove_path(node.path())
+        for node, raw in upper.root.walk_child_first():
+            if node is upper.root:
+                continue
+            if node.is_whiteout():  # the path it deletes: its own name without the prefix
+                self.remove_path(raw[: len(raw) - len(node.name)] + node.name[len(WHITEOUT_PREFIX):])
             else:
-                self.add_path(node.path(), node.size, node.isdir)
-
-        upper.visit(graft)
+                self.add_path(raw, node.size, node.isdir)
 
 
 @dataclass
@@ -203,13 +219,7 @@ def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
                 if prev is None:
                     break  # dive logs the error and skips the rest of this layer's walk
                 if prev.isdir:
-                    acc = [0]
-
-                    def sizer(n: _Node) -> None:
-                        acc[0] += n.size
-
-                    prev.visit_child_first(sizer, None, None)
-                    size = acc[0]
+                    size = prev.subtree_size()
             else:
                 size = node.size
             d[1] += size

@@ -80,6 +80,9 @@ class EntrypointReport:
         return bool(self.missing)
 
 
+MAX_ELF_DEPTH = 64  # NEEDED chains of real programs are < 20 deep
+
+
 class Resolver:
     """Path resolution inside the image's merged tree (never the host's)."""
 
@@ -250,6 +253,9 @@ class Walker:
         return final
 
     def follow_elf(self, path: str, node: Node, inherited_rpath: list[str], depth: int) -> None:
+        if depth > MAX_ELF_DEPTH:  # a hostile chain of libraries each needing the next
+            self.missing.append(Missing(path, f"library chain deeper than {MAX_ELF_DEPTH}: not followed", None))
+            return
         info = self.r.elf(node, path)
         if info is None:
             return

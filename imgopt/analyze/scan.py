@@ -33,6 +33,7 @@ from imgopt.image.fs import BoundedFile
 from imgopt.image.model import Image, Layer
 from imgopt.image.fasttar import Member, TarReader
 from imgopt.image.tarstream import Entry, Kind, iter_entries
+from imgopt.image.verify_write import remember
 
 HEAD = 256  # bytes kept per script-like file
 ELF_MAGIC = b"\x7fELF"
@@ -199,6 +200,9 @@ def scan_image(image: Image, *, progress: Callable[[int, int], None] | None = No
                 progress(layer.size, total)
         for fut in verifications:
             fut.result()  # raises DigestMismatch
+        for i, layer in enumerate(image.layers):  # read end to end and checked: sinks need not again
+            if verify or i not in seekable:
+                remember(layer)
     except BaseException:
         content.close()
         raise

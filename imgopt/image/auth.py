@@ -23,6 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
+from imgopt.image.limits import MAX_ARCHIVE_JSON, load_json
 from imgopt.errors import BadInput
 
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
@@ -147,11 +148,11 @@ class DockerConfig:
         path = self.path or auth_file()
         try:
             with open(path, "rb") as f:
-                cfg = json.load(f)
+                cfg = load_json(f.read(MAX_ARCHIVE_JSON + 1), path, MAX_ARCHIVE_JSON, "registry credentials file")
         except FileNotFoundError:
             return CredentialLookup(None, f"no credentials for {host}: {path} does not exist")
-        except (OSError, ValueError, UnicodeDecodeError) as e:
-            raise BadInput(path, f"cannot read registry credentials: {e}") from None
+        except OSError as e:
+            raise BadInput(path, f"cannot read registry credentials: {e.strerror or e}") from None
         if not isinstance(cfg, dict):
             raise BadInput(path, "is not a Docker config (not a JSON object)")
         key = config_key(host)

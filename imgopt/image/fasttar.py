@@ -10,6 +10,13 @@ Handled: ustar prefix, GNU long names/links (L/K), PAX extended headers
 (path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*), PAX global headers
 (applied to the members that follow), base-256 numbers.  Damaged input raises
 :class:`BadInput` naming the layer.
+
+Every header field is range-checked (:mod:`imgopt.image.limits`) before
+anything uses it: negative or impossible sizes, uids/gids beyond ``uid_t``,
+device numbers a header cannot hold, names and link targets longer than
+Linux allows are errors; an mtime that is not a usable time (``inf``, ``nan``,
+10^30) is clamped and the change noted in :attr:`Member.issues`.  A member
+whose declared size runs past the end of a seekable layer is "truncated".
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from imgopt.errors import BadInput
+from imgopt.image import limits
 
 BLOCK = 512
 _HDR = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12x")
@@ -42,6 +50,7 @@ class Member:
     devminor: int
     offset_data: int  # position of the content in the tar
     pax: dict[str, str] = field(default_factory=dict)
+    issues: list[str] | None = None  # header values that had to be changed (clamped), for findings
 
 
 def _num(field_: bytes, subject: str) -> int:
@@ -97,6 +106,10 @@ class TarReader:
         self._subject = subject
         self._seekable = f.seekable() if seekable is None else seekable
         self._pos = f.tell() if self._seekable else 0
+        self._end: int | None = None  # the size of a seekable stream
+        if self._seekable:
+            self._end = f.seek(0, 2)
+            f.seek(self._pos)
         self._left = 0  # unread content bytes of the current member (+ padding)
         self._content_left = 0
 
@@ -116,6 +129,8 @@ class TarReader:
         if n <= 0:
             return
         if self._seekable:
+            if self._end is not None and self._pos + n > self._end:
+                raise BadInput(self._subject, "tar archive is truncated (a member's size runs past the end)")
             self._pos += n
             self._f.seek(self._pos)
             return
@@ -138,6 +153,7 @@ class TarReader:
 
     def __iter__(self) -> Iterator[Member]:
         global_pax: dict[str, str] = {}
+        global_size = 0
         pax: dict[str, str] = {}
         longname: str | None = None
         longlink: str | None = None
@@ -163,15 +179,22 @@ class TarReader:
             size = _num(f[4], subject)
             data_at = self._pos
             padded = (size + BLOCK - 1) // BLOCK * BLOCK
+            if size < 0:
+                raise BadInput(subject, f"corrupt tar header at offset {self._pos - BLOCK}: negative size {size}")
             if typ in (b"x", b"g", b"L", b"K", b"X"):
-                if size > 64 << 20:
-                    raise BadInput(subject, "implausibly large tar extension header")
+                if size > limits.PAX_MAX:
+                    raise BadInput(subject, f"tar extension header of {size} bytes at offset {self._pos - BLOCK}: "
+                                            f"larger than {limits.human(limits.PAX_MAX)}")
                 data = self._read(padded)[:size]
                 if len(data) < size:
                     raise BadInput(subject, "tar archive is truncated")
                 if typ == b"x" or typ == b"X":
                     pax.update(_parse_pax(data, subject))
                 elif typ == b"g":
+                    global_size += size
+                    if global_size > limits.PAX_GLOBAL_MAX:
+                        raise BadInput(subject, f"PAX global headers larger than "
+                                                f"{limits.human(limits.PAX_GLOBAL_MAX)} in all")
                     global_pax.update(_parse_pax(data, subject))
                 elif typ == b"L":
                     longname = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
@@ -193,6 +216,7 @@ class TarReader:
             if merged:
                 _apply_pax(m, merged, subject)
                 padded = (m.size + BLOCK - 1) // BLOCK * BLOCK
+            _check_ranges(m, subject)
             pax = {}
             longname = longlink = None
             if m.type in HEADER_ONLY:
@@ -203,6 +227,48 @@ class TarReader:
                 self._left = padded
                 self._content_left = m.size
             yield m
+
+
+def limits_short(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _note(m: Member, issue: str) -> None:
+    if m.issues is None:
+        m.issues = []
+    m.issues.append(issue)
+
+
+def _byte_len(s: str) -> int:
+    return len(s.encode("utf-8", "surrogateescape"))
+
+
+def _check_ranges(m: Member, subject: str) -> None:
+    """Reject header values nothing downstream can honour; clamp the mtime (noted)."""
+    where = limits_short(m.name)
+    if m.uid < 0 or m.uid > limits.UID_MAX or m.gid < 0 or m.gid > limits.UID_MAX:
+        raise BadInput(subject, f"tar entry {where}: owner {m.uid}:{m.gid} is out of range "
+                                f"(0..{limits.UID_MAX})")
+    if m.type in (b"3", b"4") and not (0 <= m.devmajor <= limits.DEV_MAX and 0 <= m.devminor <= limits.DEV_MAX):
+        raise BadInput(subject, f"tar entry {where}: device number {m.devmajor},{m.devminor} is out of range "
+                                f"(0..{limits.DEV_MAX})")
+    if not isinstance(m.mtime, int) or not limits.MTIME_MIN <= m.mtime <= limits.MTIME_MAX:
+        m.mtime, issue = limits.clamp_mtime(m.mtime)
+        if issue:
+            _note(m, issue)
+    if len(m.name) > limits.NAME_MAX // 4:  # no shorter name can be too long, even in 4-byte UTF-8
+        raw = m.name.encode("utf-8", "surrogateescape")
+        if len(raw) >= limits.PATH_MAX:
+            raise BadInput(subject, f"tar entry {where}: name is {len(raw)} bytes, longer than Linux's PATH_MAX "
+                                    f"({limits.PATH_MAX})")
+        if len(raw) > limits.NAME_MAX:
+            longest = max(len(part) for part in raw.split(b"/"))
+            if longest > limits.NAME_MAX:
+                raise BadInput(subject, f"tar entry {where}: a path component is {longest} bytes, longer than "
+                                        f"Linux's NAME_MAX ({limits.NAME_MAX})")
+    if len(m.linkname) > limits.LINK_MAX // 4 and _byte_len(m.linkname) > limits.LINK_MAX:
+        raise BadInput(subject, f"tar entry {where}: link target is {_byte_len(m.linkname)} bytes, longer than "
+                                f"Linux allows ({limits.LINK_MAX})")
 
 
 def _signed_sum(buf: bytes) -> int:
@@ -217,15 +283,19 @@ def _apply_pax(m: Member, pax: dict[str, str], subject: str) -> None:
         m.linkname = pax["linkpath"]
     for key, attr in (("size", "size"), ("uid", "uid"), ("gid", "gid")):
         if key in pax:
-            try:
-                setattr(m, attr, int(pax[key]))
-            except ValueError:
-                raise BadInput(subject, f"corrupt PAX {key} {pax[key]!r}") from None
+            text = pax[key].strip()
+            # decimal digits only, as POSIX says (and Go's archive/tar checks); int() would take "1_0"
+            if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 40:
+                raise BadInput(subject, f"corrupt PAX {key} {limits_short(pax[key])}")
+            setattr(m, attr, int(text))
     if "mtime" in pax:
+        text = pax["mtime"].strip()
         try:
-            m.mtime = int(float(pax["mtime"]))
+            value: float | int = int(text) if text.lstrip("-").isdigit() and len(text) < 40 else float(text)
         except ValueError:
-            pass
+            _note(m, f"PAX mtime {limits_short(text)} is not a number; the header's mtime kept")
+        else:
+            m.mtime = value  # type: ignore[assignment]  # a float (even inf or nan) is settled by _check_ranges
     if "uname" in pax:
         m.uname = pax["uname"]
     if "gname" in pax:

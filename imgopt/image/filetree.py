@@ -8,8 +8,17 @@ tests/test_filetree_docker.py):
   layers; children the same layer adds stay, whatever their tar order;
 * an entry replaces what is at its path; a directory over a directory only
   updates metadata; anything over a directory replaces the whole subtree;
-* a non-directory in the way of a deeper entry is replaced by a directory;
-* a hardlink takes the content (size, hash) of its target.
+* a non-directory in the way of a deeper entry is replaced by a directory
+  (each layer is unpacked into its own directory, so a lower layer's symlink
+  is never followed) -- except a symlink made by the *same* layer: engines
+  disagree on that one (moby follows it out of the layer, containerd within
+  the root), so the entry below it is dropped and reported;
+* a hardlink takes the content (size, hash) of its target; one whose target
+  is not (yet) a file is reported and becomes an empty file;
+* the root is always a directory: a root entry of another kind is reported.
+
+Hostile layers are bounded: at most :data:`~imgopt.image.limits.MAX_TREE_ENTRIES`
+entries in all, and every walk is iterative (10,000 nested directories are fine).
 
 The tree holds metadata only (no file content), so memory grows with the
 number of paths, not with bytes.  Every byte that a layer stores but the final
@@ -23,6 +32,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from imgopt.errors import BadInput
+from imgopt.image.limits import MAX_TREE_ENTRIES
 from imgopt.image.tarstream import Entry, Kind
 
 
@@ -93,6 +104,7 @@ class FileTree:
         self.hidden: list[Hidden] = []
         self.layers: list[LayerChanges] = []
         self.on_hide: Callable[[Hidden], None] | None = None
+        self.entries = 0  # tar entries applied so far, all layers
 
     # ----------------------------------------------------------- lookups
 
@@ -141,8 +153,11 @@ class FileTree:
             if n.children:
                 stack.extend((f"{p}/{k}", c) for k, c in n.children.items())
 
-    def _parent(self, path: str, layer: int) -> tuple[Node, str]:
-        """The directory that will hold ``path``, creating (implicit) parents."""
+    def _parent(self, path: str, layer: int, ch: LayerChanges | None = None) -> tuple[Node, str] | None:
+        """The directory that will hold ``path``, creating (implicit) parents.
+
+        None when a symlink of the same layer is in the way (the entry is dropped, see above).
+        """
         parts = path.split("/")
         node = self.root
         walked = ""
@@ -151,6 +166,11 @@ class FileTree:
             assert node.children is not None
             nxt = node.children.get(part)
             if nxt is None or nxt.children is None:
+                if nxt is not None and nxt.kind is Kind.SYMLINK and nxt.layer == layer:
+                    if ch is not None:
+                        ch.problems.append((path, f"below {walked}, a symlink made by the same layer (to "
+                                                  f"{nxt.linkname[:100]!r}): dropped, not followed"))
+                    return None
                 if nxt is not None:  # a file or symlink in the way: displaced
                     self._hide(walked, nxt, layer, Reason.REPLACED_BY_DIR)
                 nxt = Node(part, Kind.DIR, layer)
@@ -164,6 +184,10 @@ class FileTree:
         opaque_dirs: list[str] = []
         for e, digest in entries:
             ch.entries += 1
+            self.entries += 1
+            if self.entries > MAX_TREE_ENTRIES:
+                raise BadInput(f"layer {layer}", f"the image has more than {MAX_TREE_ENTRIES:,} tar entries; "
+                                                 "refusing to hold them all")
             if e.kind is Kind.FILE:
                 ch.file_bytes += e.size
             if e.kind is Kind.WHITEOUT:
@@ -183,10 +207,17 @@ class FileTree:
 
     def _set(self, e: Entry, digest: bytes | None, layer: int, ch: LayerChanges, implicit: bool = False) -> None:
         if not e.path:  # the root directory's own metadata
-            if not implicit:
+            if e.kind is not Kind.DIR:
+                ch.problems.append(("/", f"the root is given as a {e.kind.value}"
+                                         f"{' to ' + repr(e.linkname[:100]) if e.linkname else ''}; ignored "
+                                         "(the root is always a directory)"))
+            elif not implicit:
                 self._meta(self.root, e, layer)
             return
-        parent, name = self._parent(e.path, layer)
+        found = self._parent(e.path, layer, ch)
+        if found is None:
+            return
+        parent, name = found
         assert parent.children is not None
         old = parent.children.get(name)
         if old is not None and old.is_dir and e.kind is Kind.DIR:
@@ -208,10 +239,13 @@ class FileTree:
         if e.kind is Kind.FILE:
             node.size = e.size
         elif e.kind is Kind.HARDLINK:
-            target = self.get(e.linkname)
-            if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
+            target = old if e.linkname == e.path else self.get(e.linkname)
+            if target is not None and (target.kind is Kind.FILE or (target.kind is Kind.HARDLINK and target.src)):
                 node.size, node.digest = target.size, target.digest
                 node.src = target.src if target.kind is Kind.HARDLINK else (target.layer, e.linkname)
+            else:
+                what = "does not exist (yet)" if target is None else f"is a {target.kind.value}, not a file"
+                ch.problems.append((e.path, f"hardlink to {e.linkname[:100]!r}, which {what}: an empty file"))
         parent.children[name] = node
 
     @staticmethod
@@ -238,23 +272,40 @@ class FileTree:
         ch.removed += 1 + sum(1 for _ in self.walk(node, target))
 
     def _opaque(self, path: str, layer: int, ch: LayerChanges) -> None:
-        """Hide everything below ``path`` that lower layers put there."""
-        d = self.get(path)
-        if d is None or d.children is None:
+        """Hide everything below ``path`` that lower layers put there.
+
+        Depth first, iteratively: a directory's children are settled before it
+        is (a lower directory left empty goes; one holding this layer's entries
+        stays and now belongs to this layer).
+        """
+        top = self.get(path)
+        if top is None or top.children is None:
             return
-        for name, child in list(d.children.items()):
-            cpath = f"{path}/{name}" if path else name
-            if child.is_dir:
-                self._opaque(cpath, layer, ch)
-                if child.layer < layer and not child.children:
-                    del d.children[name]  # a lower directory, now empty
-                    ch.removed += 1
+        # frames: (directory, its path, children still to visit); post-order via pending list
+        stack: list[tuple[Node, str, list[tuple[str, Node]]]] = [(top, path, list(top.children.items()))]
+        while stack:
+            d, dpath, todo = stack[-1]
+            if todo:
+                name, child = todo.pop()
+                cpath = f"{dpath}/{name}" if dpath else name
+                if child.is_dir:
+                    stack.append((child, cpath, list(child.children.items()) if child.children else []))
                 elif child.layer < layer:
-                    child.layer = layer  # holds this layer's entries: exists here
-            elif child.layer < layer:
-                del d.children[name]
-                self._hide(cpath, child, layer, Reason.OPAQUE)
+                    assert d.children is not None
+                    del d.children[name]
+                    self._hide(cpath, child, layer, Reason.OPAQUE)
+                    ch.removed += 1
+                continue
+            stack.pop()
+            if not stack:
+                break
+            parent = stack[-1][0]
+            if d.layer < layer and not d.children:
+                assert parent.children is not None
+                del parent.children[d.name]  # a lower directory, now empty
                 ch.removed += 1
+            elif d.layer < layer:
+                d.layer = layer  # holds this layer's entries: exists here
 
     # ------------------------------------------------------------- totals
 

@@ -10,8 +10,8 @@ import io
 import os
 import posixpath
 import shutil
+import stat
 import tarfile
-import tempfile
 from typing import BinaryIO
 
 from imgopt.errors import BadInput, NotFound
@@ -93,24 +93,38 @@ class FS:
 
 
 class DirFS(FS):
+    """A layout directory.  Symlinks inside it are followed only while they stay
+    inside it, and only regular files are read (never a FIFO or a device)."""
+
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
+        self.real_root = os.path.realpath(root)
         self.name = root
 
     def _p(self, rel: str) -> str:
         rel = posixpath.normpath(rel.lstrip("/"))
         if rel.startswith(".."):
             raise BadInput(self.name, f"path {rel!r} escapes the layout")
-        return os.path.join(self.root, rel)
+        real = os.path.realpath(os.path.join(self.real_root, rel))
+        if real != self.real_root and not real.startswith(self.real_root.rstrip(os.sep) + os.sep):
+            raise BadInput(self.name, f"{rel} is a symlink that leads out of the layout (to {real})")
+        return real
 
     def exists(self, rel: str) -> bool:
-        return os.path.isfile(self._p(rel))
+        p = self._p(rel)  # a FIFO or device "exists": open() then says it is not a regular file
+        return os.path.lexists(p) and not os.path.isdir(p)
 
     def open(self, rel: str) -> BinaryIO:
+        p = self._p(rel)
         try:
-            return open(self._p(rel), "rb")
+            fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
         except FileNotFoundError:
             raise NotFound(self.name, f"{rel} is missing") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise BadInput(self.name, f"{rel} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def locate(self, rel: str) -> tuple[str, int, int] | None:
         p = self._p(rel)
@@ -140,11 +154,17 @@ class TarFS(FS):
         with open(path, "rb") as f:
             codec = sniff(f.read(4))
         if codec is not Compression.NONE:
-            self._tmpdir = tempfile.mkdtemp(prefix="imgopt-archive-")
+            from imgopt.scratch import make_scratch
+
+            self._tmpdir = make_scratch("imgopt-archive-")
             plain = os.path.join(self._tmpdir, "archive.tar")
-            with open(path, "rb") as src, open(plain, "wb") as dst:
-                _, stream = open_decompressed(src, path)
-                shutil.copyfileobj(stream, dst, 1 << 20)  # type: ignore[misc]
+            try:
+                with open(path, "rb") as src, open(plain, "wb") as dst:
+                    _, stream = open_decompressed(src, path)
+                    shutil.copyfileobj(stream, dst, 1 << 20)  # type: ignore[misc]
+            except BaseException:
+                self.close()
+                raise
             self.path = plain
         else:
             self.path = path
@@ -200,7 +220,9 @@ class TarFS(FS):
 
     def close(self) -> None:
         if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            from imgopt.scratch import remove_tree
+
+            remove_tree(self._tmpdir)
             self._tmpdir = None
 
 

@@ -88,6 +88,7 @@ def inspect_image(image: Image, deep: bool = False, progress=None) -> InspectRes
 
 def _measure(layer, progress) -> tuple[int, int]:
     from imgopt.image.tarstream import iter_tar
+    from imgopt.image.verify_write import remember
 
     n = 0
     stream = layer.open_tar()
@@ -96,6 +97,7 @@ def _measure(layer, progress) -> tuple[int, int]:
             n += 1
         stream.verify()
         size = stream.uncompressed_bytes
+        remember(layer)  # read end to end, every check passed: a copy need not decompress it again
     finally:
         stream.close()
     if progress:

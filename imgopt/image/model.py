@@ -19,6 +19,8 @@ from imgopt.errors import BadInput, DigestMismatch, NotFound
 from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression, PeekReader, open_decompressed, sniff
 from imgopt.image.digest import VerifyingReader, parse_digest, sha256_bytes
+from imgopt.image.jsonfields import Fields
+from imgopt.image.limits import MAX_CONFIG, MAX_MANIFEST, load_json
 
 # ---------------------------------------------------------------- platform
 
@@ -52,10 +54,11 @@ class Platform:
         return cls("linux", arch, variant)
 
     @classmethod
-    def from_json(cls, d: dict | None) -> "Platform | None":
+    def from_json(cls, d: "dict | Fields | None", subject: str | None = None) -> "Platform | None":
         if not d:
             return None
-        return cls(d.get("os", ""), d.get("architecture", ""), d.get("variant") or None)
+        f = d if isinstance(d, Fields) else Fields(d, subject, "platform")
+        return cls(f.str("os"), f.str("architecture"), f.str("variant") or None)
 
     def to_json(self) -> dict:
         d = {"architecture": self.architecture, "os": self.os}
@@ -88,24 +91,21 @@ class Descriptor:
     urls: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, d: Any, subject: str) -> "Descriptor":
-        if not isinstance(d, dict):
-            raise BadInput(subject, "descriptor is not a JSON object")
-        try:
-            digest, size = d["digest"], d["size"]
-            media_type = d.get("mediaType", "")
-        except KeyError as e:
-            raise BadInput(subject, f"descriptor has no {e.args[0]!r}") from None
+    def from_json(cls, d: Any, subject: str, path: str = "") -> "Descriptor":
+        f = d if isinstance(d, Fields) else Fields(d, subject, path, what="descriptor")
+        for key in ("digest", "size"):
+            if not f.has(key):
+                raise BadInput(subject, f"descriptor {f.path + ' ' if f.path else ''}has no {key!r}")
+        digest = f.str("digest")
         parse_digest(digest, subject)
-        if not isinstance(size, int) or size < 0:
-            raise BadInput(subject, f"descriptor size {size!r} is not a non-negative integer")
+        platform = f.obj("platform")
         return cls(
-            media_type=media_type,
+            media_type=f.str("mediaType"),
             digest=digest,
-            size=size,
-            annotations=dict(d.get("annotations") or {}),
-            platform=Platform.from_json(d.get("platform")),
-            urls=tuple(d.get("urls") or ()),
+            size=f.int("size", min=0),  # type: ignore[arg-type]
+            annotations=f.str_map("annotations"),
+            platform=Platform.from_json(platform) if platform else None,
+            urls=tuple(f.str_list("urls")),
         )
 
     def to_json(self) -> dict:
@@ -127,19 +127,22 @@ def descriptor_for(data: bytes, media_type: str, **kw: Any) -> Descriptor:
     return Descriptor(media_type=media_type, digest=sha256_bytes(data), size=len(data), **kw)
 
 
-def _load_json(raw: bytes, subject: str) -> dict:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(subject, f"not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise BadInput(subject, "JSON document is not an object")
-    return doc
+def _load_json(raw: bytes, subject: str, limit: int = MAX_MANIFEST) -> Fields:
+    """A manifest, index or config: bounded in size and depth, an object."""
+    return Fields(load_json(raw, subject, limit), subject)
 
 
 def canonical_json(doc: Any) -> bytes:
-    """Deterministic serialization used for every manifest/config we write."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    """Deterministic serialization used for every manifest/config we write.
+
+    UTF-8 as written; a document holding lone surrogates (``"\\udcff"`` in the
+    input) cannot be UTF-8, and is written with ASCII escapes instead.
+    """
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 # --------------------------------------------------------- manifest / index
@@ -156,29 +159,37 @@ class Manifest:
 
     @classmethod
     def parse(cls, raw: bytes, subject: str, media_type_hint: str | None = None) -> "Manifest":
-        doc = _load_json(raw, subject)
-        media_type = doc.get("mediaType") or media_type_hint or ""
-        if media_type in (mt.DOCKER_MANIFEST_V1, mt.DOCKER_MANIFEST_V1_SIGNED) or doc.get("schemaVersion") == 1:
+        f = _load_json(raw, subject)
+        media_type = f.str("mediaType") or media_type_hint or ""
+        version = f.get("schemaVersion")
+        if media_type in (mt.DOCKER_MANIFEST_V1, mt.DOCKER_MANIFEST_V1_SIGNED) or version == 1:
             raise BadInput(subject, "Docker schema 1 manifests are not supported (deprecated since 2017)")
-        if not media_type and "layers" in doc and "config" in doc:
+        if not media_type and f.has("layers") and f.has("config"):
             media_type = mt.OCI_MANIFEST  # mediaType is optional in OCI manifests
         if media_type in mt.INDEXES:
             raise BadInput(subject, "is an image index, not a manifest")
         if media_type not in mt.MANIFESTS:
             raise BadInput(subject, f"unknown manifest media type {media_type!r}")
-        if doc.get("schemaVersion") != 2:
-            raise BadInput(subject, f"unsupported schemaVersion {doc.get('schemaVersion')!r}")
-        if "config" not in doc or not isinstance(doc.get("layers", []), list):
-            raise BadInput(subject, "manifest has no config or no layer list")
-        config = Descriptor.from_json(doc["config"], f"{subject} config")
+        if f.int("schemaVersion") != 2:
+            raise BadInput(subject, f"unsupported schemaVersion {version!r}")
+        config_f = f.obj("config")
+        if config_f is None:
+            raise BadInput(subject, "manifest has no config")
+        config = Descriptor.from_json(config_f, f"{subject} config")
         if config.media_type not in mt.CONFIGS:
             raise BadInput(subject, f"unknown config media type {config.media_type!r} (not a container image)")
-        layers = [Descriptor.from_json(l, f"{subject} layer {i}") for i, l in enumerate(doc.get("layers") or [])]
+        layers = [Descriptor.from_json(l, f"{subject} layer {i}") for i, l in enumerate(f.objs("layers"))]
         for i, l in enumerate(layers):
             if l.media_type not in mt.LAYERS:
                 raise BadInput(subject, f"layer {i} has unknown media type {l.media_type!r}")
-        extra = {k: doc[k] for k in ("subject", "artifactType") if k in doc}
-        return cls(media_type, config, layers, dict(doc.get("annotations") or {}), raw, extra)
+        extra: dict[str, Any] = {}
+        subject_f = f.obj("subject")
+        if subject_f is not None:
+            Descriptor.from_json(subject_f, f"{subject} subject")  # checked; kept as written
+            extra["subject"] = subject_f.doc
+        if f.has("artifactType"):
+            extra["artifactType"] = f.str("artifactType")
+        return cls(media_type, config, layers, f.str_map("annotations"), raw, extra)
 
     @property
     def format(self) -> str:
@@ -212,15 +223,17 @@ class Index:
     raw: bytes | None = None
 
     @classmethod
-    def parse(cls, raw: bytes, subject: str, media_type_hint: str | None = None) -> "Index":
-        doc = _load_json(raw, subject)
-        media_type = doc.get("mediaType") or media_type_hint or (mt.OCI_INDEX if "manifests" in doc else "")
+    def parse(cls, raw: bytes, subject: str, media_type_hint: str | None = None,
+              limit: int = MAX_MANIFEST) -> "Index":
+        """``limit``: the size bound (an OCI layout's index.json may list many tags: larger)."""
+        f = _load_json(raw, subject, limit)
+        media_type = f.str("mediaType") or media_type_hint or (mt.OCI_INDEX if f.has("manifests") else "")
         if media_type not in mt.INDEXES:
             raise BadInput(subject, f"unknown index media type {media_type!r}")
-        if not isinstance(doc.get("manifests"), list):
+        if f.list("manifests") is None:
             raise BadInput(subject, "index has no manifest list")
-        ms = [Descriptor.from_json(m, f"{subject} manifest {i}") for i, m in enumerate(doc["manifests"])]
-        return cls(media_type, ms, dict(doc.get("annotations") or {}), raw)
+        ms = [Descriptor.from_json(m, f"{subject} manifest {i}") for i, m in enumerate(f.objs("manifests"))]
+        return cls(media_type, ms, f.str_map("annotations"), raw)
 
     def select(self, platform: Platform | None, subject: str) -> Descriptor:
         """The image manifest for ``platform`` (default: the host's)."""
@@ -251,9 +264,10 @@ class HistoryEntry:
     empty_layer: bool = False
 
     @classmethod
-    def from_json(cls, d: dict) -> "HistoryEntry":
-        return cls(d.get("created"), d.get("created_by"), d.get("comment"), d.get("author"),
-                   bool(d.get("empty_layer", False)))
+    def from_json(cls, d: "dict | Fields") -> "HistoryEntry":
+        f = d if isinstance(d, Fields) else Fields(d, None, "history entry")
+        return cls(f.opt_str("created"), f.opt_str("created_by"), f.opt_str("comment"), f.opt_str("author"),
+                   f.bool("empty_layer"))
 
     def to_json(self) -> dict:
         d: dict[str, Any] = {}
@@ -272,6 +286,39 @@ class HistoryEntry:
 
         return instruction_text(self.created_by)
 
+def _str_slice(v: Any) -> list[str]:
+    """Entrypoint / Cmd: a list of strings, or one string (Docker's StrSlice accepts both)."""
+    if isinstance(v, str):
+        return [v]
+    return list(v or [])
+
+
+def check_config(f: Fields) -> None:
+    """Type-check the fields of an image config that imgopt reads (see the OCI image spec's
+    config.md); a wrong type is a one-line error naming the field.  Unknown fields stay."""
+    for key in ("architecture", "os", "variant", "created", "author", "os.version"):
+        f.str(key)
+    f.str_list("os.features")
+    c = f.obj("config")
+    if c is not None:
+        c.str_list("Entrypoint", allow_string=True)
+        c.str_list("Cmd", allow_string=True)
+        c.str_list("Env")
+        c.str_list("Shell")
+        for key in ("WorkingDir", "User", "StopSignal"):
+            c.str(key)
+        c.keys_of("ExposedPorts")
+        c.keys_of("Volumes")
+        c.str_map("Labels")
+        c.bool("ArgsEscaped")
+    rootfs = f.obj("rootfs")
+    if rootfs is not None:
+        rootfs.str("type")
+        for i, d in enumerate(rootfs.str_list("diff_ids")):
+            parse_digest(d, f.subject)
+    for h in f.objs("history"):
+        HistoryEntry.from_json(h)
+
 
 @dataclass
 class ImageConfig:
@@ -281,16 +328,16 @@ class ImageConfig:
 
     @classmethod
     def parse(cls, data: bytes, subject: str) -> "ImageConfig":
-        doc = _load_json(data, subject)
-        rootfs = doc.get("rootfs")
+        f = _load_json(data, subject, MAX_CONFIG)
+        rootfs = f.get("rootfs")
         if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
             raise BadInput(subject, "config has no rootfs.diff_ids (not a container image config)")
-        for d in rootfs["diff_ids"]:
-            parse_digest(d, subject)
-        return cls(doc)
+        check_config(f)
+        return cls(f.doc)
 
     def _c(self) -> dict:
-        return self.raw.get("config") or {}
+        c = self.raw.get("config")
+        return c if isinstance(c, dict) else {}
 
     @property
     def architecture(self) -> str:
@@ -306,11 +353,11 @@ class ImageConfig:
 
     @property
     def entrypoint(self) -> list[str]:
-        return list(self._c().get("Entrypoint") or [])
+        return _str_slice(self._c().get("Entrypoint"))
 
     @property
     def cmd(self) -> list[str]:
-        return list(self._c().get("Cmd") or [])
+        return _str_slice(self._c().get("Cmd"))
 
     @property
     def env(self) -> list[str]:
@@ -352,6 +399,11 @@ class ImageConfig:
     def history(self) -> list[HistoryEntry]:
         return [HistoryEntry.from_json(h) for h in self.raw.get("history") or [] if isinstance(h, dict)]
 
+    def validate(self, subject: str) -> "ImageConfig":
+        """Check every field imgopt reads (a config built in code, not parsed)."""
+        check_config(Fields(self.raw, subject))
+        return self
+
     def layer_history(self, n_layers: int) -> list[HistoryEntry | None]:
         """History entries aligned with the layers (empty_layer entries skipped)."""
         real = [h for h in self.history if not h.empty_layer]
@@ -389,6 +441,9 @@ class Layer:
         self.local: tuple[str, int, int] | None = None
         # stored in a docker archive as a link to an identical layer's tar
         self.archive_link = False
+        # every byte read and checked in this process (blob digest, diffID, tar headers), or
+        # made by imgopt itself: sinks copy it without checking again (imgopt.image.verify_write)
+        self.verified = False
 
     def __repr__(self) -> str:
         return f"Layer({self.descriptor.digest[:19]}, {self.descriptor.size} B, {self._compression})"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -20,6 +19,8 @@ from imgopt.image.codecs import CHUNK, Compression, CompressingWriter
 from imgopt.image.digest import HashingWriter
 from imgopt.image.model import (Descriptor, HistoryEntry, Image, ImageConfig, Layer, Manifest, canonical_json,
                                 descriptor_for, file_opener)
+from imgopt.image.verify_write import TarCheck, is_verified, remember
+from imgopt.scratch import remove_tree
 
 Progress = Callable[[int, int], None]
 
@@ -27,7 +28,7 @@ Progress = Callable[[int, int], None]
 def workdir_for(image: Image, near: str | None = None) -> str:
     """A private scratch directory (on the destination's filesystem if given), removed when ``image`` closes."""
     d = scratch_dir(near, ".imgopt-work-")
-    image._closers.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    image._closers.append(lambda: remove_tree(d))
     return d
 
 
@@ -39,21 +40,33 @@ def recode_layer(layer: Layer, codec: Compression, level: int | None, workdir: s
         h = HashingWriter(out)
         w = CompressingWriter(h, codec, level)
         src = layer.open_tar()
+        # the tar headers are walked in a thread beside the re-encoding (what inspect --deep checks)
+        check = None if is_verified(layer) else TarCheck(layer.subject)
         try:
             while True:
                 chunk = src.read(CHUNK)
                 if not chunk:
                     break
+                if check is not None:
+                    check.feed(chunk)
                 w.write(chunk)
                 if progress:
                     progress(len(chunk), 0)
-            src.verify()
+            src.verify()  # blob digest and diffID
+            if check is not None:
+                check.finish()
+                check = None
+                remember(layer)
         finally:
+            if check is not None:
+                check.abort()
             src.close()
         w.close()
     desc = Descriptor(mt.layer_media_type("oci", codec), h.digest, h.size)
-    return Layer(desc, layer.diff_id, file_opener(path), f"{layer.subject} as {codec.value}",
-                 compression=codec, uncompressed_size=w.uncompressed_size)
+    out_layer = Layer(desc, layer.diff_id, file_opener(path), f"{layer.subject} as {codec.value}",
+                      compression=codec, uncompressed_size=w.uncompressed_size)
+    out_layer.verified = True  # written here from a stream checked end to end
+    return out_layer
 
 
 def recompress(image: Image, want: str, level: int | None, workdir: str, *,
@@ -110,6 +123,7 @@ def convert(image: Image, fmt: str, *, layers: list[Layer] | None = None) -> Ima
             mtype = l.descriptor.media_type
         d = Descriptor(mtype, l.digest, l.size, dict(l.descriptor.annotations), None, l.descriptor.urls)
         nl = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+        nl.verified = l.verified
         layers.append(nl)
     man = Manifest(
         media_type=mt.manifest_media_type(fmt),

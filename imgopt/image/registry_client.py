@@ -11,6 +11,8 @@ What it does, and no more:
   (default: the Docker CLI's config.json, credential helpers and stores);
 * streams blobs both ways (never a whole layer in memory), following blob
   redirects without sending the registry's credentials to another host;
+  a redirect, upload location or token realm must be http(s), and plain HTTP
+  only to a loopback host (or with ``insecure``): TLS is never downgraded;
 * retries idempotent requests on 502/503/504 and dropped connections;
 * turns every failure into an :class:`~imgopt.errors.ImgoptError` with a
   one-line message naming the image.
@@ -38,6 +40,7 @@ from imgopt.errors import BadInput, ImgoptError, NotFound, RegistryError
 from imgopt.image.auth import HUB_ALIASES, CredentialLookup, Keychain, default_keychain
 from imgopt.image import mediatypes as mt
 from imgopt.image.digest import VerifyingReader
+from imgopt.image.limits import MAX_MANIFEST  # MAX_MANIFEST: distribution's limit too
 
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -46,7 +49,6 @@ MANIFEST_ACCEPT = ", ".join([
     # asked for last so that a schema-1-only image gets a clear error, not "unknown"
     f"{mt.DOCKER_MANIFEST_V1_SIGNED};q=0.1", f"{mt.DOCKER_MANIFEST_V1};q=0.1",
 ])
-MAX_MANIFEST = 4 << 20  # distribution's own limit for manifests
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 300.0
 RETRIES = 2  # extra attempts for idempotent requests
@@ -361,6 +363,22 @@ class RegistryClient:
     def _same_host(self, url: str) -> bool:
         return urlsplit(url).netloc == urlsplit(self.base_url).netloc
 
+    def check_url(self, url: str, what: str) -> str:
+        """``url`` (from a Location header or a challenge) if it may be used, else a RegistryError.
+
+        http(s) only; plain HTTP only to a loopback host or with ``insecure``,
+        so neither a registry nor anything in between can downgrade TLS.
+        """
+        parts = urlsplit(url)
+        where = parts.netloc or "(no host)"
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RegistryError(self.subject, f"{what} to {parts.scheme or 'a relative'}:// URL on {where} refused "
+                                              "(only http and https)")
+        if parts.scheme == "http" and not self.insecure and not is_loopback(parts.netloc.rsplit("@", 1)[-1]):
+            raise RegistryError(self.subject, f"{what} to plain http://{where} refused (TLS would be dropped; "
+                                              "--insecure allows it)")
+        return url
+
     def _send(self, method: str, url: str, headers: dict[str, str], data: object, stream: bool,
               what: str) -> requests.Response:
         """One request; GET and HEAD are retried on 502/503/504 and dropped connections."""
@@ -466,6 +484,7 @@ class RegistryClient:
         realm = ch.realm
         if not realm.startswith(("http://", "https://")):
             raise RegistryError(self.subject, f"{self.api_host} sent a Bearer challenge without a usable realm")
+        self.check_url(realm, "token request")  # credentials go there: never over plain HTTP to another host
         lookup = self._credentials()
         creds = lookup.creds
         service = ch.params.get("service", "")
@@ -554,7 +573,7 @@ class RegistryClient:
             resp.close()
             if not location:
                 break
-            url = urljoin(url, location)
+            url = self.check_url(urljoin(url, location), f"blob {digest[:19]} redirect")
         raise RegistryError(self.subject, f"blob {digest}: too many or broken redirects")
 
     def read_blob(self, digest: str, size: int, limit: int = 64 << 20) -> bytes:
@@ -591,7 +610,7 @@ class RegistryClient:
         location = resp.headers.get("Location")
         if not location:
             raise RegistryError(self.subject, "the registry opened an upload without a Location")
-        return urljoin(resp.url, location)
+        return self.check_url(urljoin(resp.url, location), "blob upload")
 
     def put_blob(self, upload_url: str, digest: str, size: int, chunks: Iterable[bytes]) -> None:
         """Finish an upload with one streamed PUT of the whole blob (monolithic)."""

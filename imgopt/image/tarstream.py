@@ -93,6 +93,9 @@ def entry_from_member(m: Member, problems: Callable[[str, str], None] | None = N
     path, problem = normalize(m.name)
     if problem and problems:
         problems(m.name, problem)
+    if m.issues and problems:
+        for issue in m.issues:
+            problems(m.name, issue)
     kind = _TYPE_KIND.get(m.type)
     if kind is None:
         if problems:

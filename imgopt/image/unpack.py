@@ -217,20 +217,44 @@ class _Writer:
     # -------------------------------------------------------- directories
 
     def dir_fd(self, rel: str) -> int:
-        """An fd for directory ``rel`` (no symlink followed on the way)."""
+        """An fd for directory ``rel`` (no symlink followed on the way).
+
+        Opened from the nearest cached ancestor down, one component at a time,
+        without recursion (an image may nest directories 10,000 deep).
+        """
         if not rel:
             return self.root_fd
         fd = self._fds.get(rel)
         if fd is not None:
             self._fds.move_to_end(rel)
             return fd
-        parent, _, name = rel.rpartition("/")
-        fd = os.open(name, _DIR_FLAGS, dir_fd=self.dir_fd(parent))
-        self._fds[rel] = fd
+        # the nearest ancestor with an open fd (or the root), then down; only the
+        # directory asked for is cached (a 10,000-deep chain must not hold 10,000 fds)
+        missing: list[str] = [rel]
+        base, owned = self.root_fd, False
+        p = rel
+        while True:
+            p = p.rpartition("/")[0]
+            if not p:
+                break
+            cached = self._fds.get(p)
+            if cached is not None:
+                self._fds.move_to_end(p)
+                base = cached
+                break
+            missing.append(p)
+        for d in reversed(missing):
+            try:
+                fd = os.open(d.rpartition("/")[2], _DIR_FLAGS, dir_fd=base)
+            finally:
+                if owned:
+                    os.close(base)
+            base, owned = fd, True
+        self._fds[rel] = base
         if len(self._fds) > 64:
             _, old = self._fds.popitem(last=False)
             os.close(old)
-        return fd
+        return base
 
     def _at(self, rel: str) -> tuple[int, str]:
         parent, _, name = rel.rpartition("/")
@@ -246,12 +270,49 @@ class _Writer:
             self.res.dirs += 1
 
     def finish_dirs(self, tree: FileTree) -> None:
-        """Directory owners, modes and times, deepest first (times survive)."""
-        for path in reversed(self.dirs):
-            node = tree.get(path)
-            assert node is not None
-            pfd, name = self._at(path)
-            self._meta(pfd, name, node.mode, node.uid, node.gid, node.mtime, node.xattrs, symlink=False, label=path)
+        """Directory owners, modes and times, children before parents (times survive).
+
+        A post-order walk with one directory descriptor open at a time: down by
+        name (``O_NOFOLLOW``), back up by ``..``, so depth costs neither
+        recursion nor descriptors.
+        """
+        written = set(self.dirs)
+
+        def subdirs(node: Node, path: str) -> Iterator[tuple[str, Node]]:
+            for name in sorted(node.children or ()):
+                child = node.children[name]  # type: ignore[index]
+                cpath = f"{path}/{name}" if path else name
+                if child.is_dir and cpath in written:
+                    yield cpath, child
+
+        for fd in self._fds.values():  # the walk below keeps its own single descriptor
+            os.close(fd)
+        self._fds.clear()
+        fd = os.dup(self.root_fd)
+        stack: list[tuple[str, Node, Iterator[tuple[str, Node]]]] = [("", tree.root, subdirs(tree.root, ""))]
+        try:
+            while stack:
+                path, node, todo = stack[-1]
+                nxt = next(todo, None)
+                if nxt is not None:
+                    cpath, cnode = nxt
+                    cfd = os.open(cnode.name, _DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = cfd
+                    stack.append((cpath, cnode, subdirs(cnode, cpath)))
+                    continue
+                stack.pop()
+                if not stack:
+                    break
+                up = os.open("..", _DIR_FLAGS, dir_fd=fd)  # before the mode can forbid it
+                try:
+                    self._meta(fd, None, node.mode, node.uid, node.gid, node.mtime, node.xattrs, symlink=False,
+                               label=path)
+                finally:
+                    os.close(fd)
+                    fd = up
+        finally:
+            os.close(fd)
         # the root directory is the runtime's (0755 root:root), whatever a layer says, as with overlay2
         self._meta(self.root_fd, ".", 0o755, 0, 0, tree.root.mtime, None, symlink=False, label="")
 

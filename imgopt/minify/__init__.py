@@ -141,16 +141,23 @@ def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workd
             d = descriptor_for(b"", mt.layer_media_type("oci", l.compression))
             d = type(l.descriptor)(mt.layer_media_type("oci", l.compression), l.digest, l.size,
                                    dict(l.descriptor.annotations))
-            l = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+            l = _same_layer(l, d)
         descs.append(d)
     man = Manifest(mt.OCI_MANIFEST, descriptor_for(blob, mt.OCI_CONFIG), descs, dict(src.manifest.annotations))
     man.raw = canonical_json(man.to_json())
     final_layers = []
     for l, d in zip(layers, descs):
         if d is not l.descriptor:
-            l = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+            l = _same_layer(l, d)
         final_layers.append(l)
     return Image(man, cfg, blob, final_layers, f"{src.name} (slim)", list(src.repo_tags), None, src._closers)
+
+
+def _same_layer(l: Layer, d) -> Layer:
+    """``l`` under another descriptor (same bytes): what is known about it carries over."""
+    nl = Layer(d, l.diff_id, l._opener, l.subject, l._compression, l.uncompressed_size)
+    nl.local, nl.verified = l.local, l.verified
+    return nl
 
 
 def new_workdir(near: str | None = None) -> str:

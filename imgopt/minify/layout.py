@@ -83,14 +83,17 @@ class ContentStore:
             stream.close()
 
     def opener(self, layer: int, path: str) -> Callable[[], BinaryIO]:
-        if (layer, path) in self.extracted:
-            p = self.extracted[(layer, path)]
-            return lambda: open(p, "rb")
-        l = self.scan.image.layers[layer]
-        off, size = self.scan.content.offsets[(layer, path)]
-        assert l.local is not None
-        f, base, _ = l.local
-        return lambda: BoundedFile(f, base + off, size)  # type: ignore[return-value]
+        """Opens the bytes when called: entries are planned before :meth:`prepare` extracts them."""
+        def open_() -> BinaryIO:
+            if (layer, path) in self.extracted:
+                return open(self.extracted[(layer, path)], "rb")
+            l = self.scan.image.layers[layer]
+            off, size = self.scan.content.offsets[(layer, path)]
+            assert l.local is not None
+            f, base, _ = l.local
+            return BoundedFile(f, base + off, size)  # type: ignore[return-value]
+
+        return open_
 
 
 def source_of(node: Node, path: str) -> tuple[int, str]:
@@ -121,8 +124,10 @@ class EntryMaker:
                 e.kind, e.linkname = Kind.FILE, ""
         if e.kind is Kind.FILE:
             e.size = node.size
-            src = source_of(node, path)
-            e.content = self.store.opener(*src)
+            if node.kind is Kind.HARDLINK and node.src is None:
+                e.size = 0  # a hardlink to nothing (outside the tree, later, itself, a cycle): empty, as unpacked
+            if e.size:
+                e.content = self.store.opener(*source_of(node, path))
         return e
 
 
@@ -164,7 +169,10 @@ def _entries(maker: EntryMaker, order: list[str]) -> list[OutEntry]:
         if p in in_layer:
             return
         node = maker.tree.get(p)
-        if node is not None and node.kind is Kind.HARDLINK and node.linkname in members:
+        target = maker.tree.get(node.linkname) if node is not None and node.kind is Kind.HARDLINK else None
+        # only a link to a regular file stays a link (EntryMaker): emit that file first.  A file
+        # never recurses here, so hardlink chains and cycles cannot recurse either
+        if target is not None and target.kind is Kind.FILE and node.linkname in members and node.linkname != p:
             d = posixpath.dirname(node.linkname)
             chain = []
             while d and d in members and d not in in_layer:

@@ -10,7 +10,6 @@ then it is marked (label ``org.imgopt.verification=failed``, a history entry).
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,6 +18,7 @@ from imgopt.errors import BadInput, Failed
 from imgopt.image.model import HistoryEntry, Image
 from imgopt.minify import MinifyOptions
 from imgopt.minify.result import MinifyResult
+from imgopt.scratch import remove_tree
 from imgopt.trace.profile import AccessProfile
 
 UNVERIFIED_LABEL = "org.imgopt.verification"
@@ -97,7 +97,7 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
         return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0)
     finally:
         scan.close()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
 
 
 def mark_unverified(image: Image) -> Image:

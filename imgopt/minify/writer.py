@@ -124,6 +124,7 @@ def write_plain_layer(entries: Iterable[OutEntry], codec: Compression, level: in
     desc = Descriptor(mt.layer_media_type("oci", codec), blob.digest, blob.size)
     layer = Layer(desc, tar.digest, file_opener(path), subject, compression=codec, uncompressed_size=tar.size)
     layer.local = (path, 0, blob.size)
+    layer.verified = True  # written here: digests computed from the bytes written
     return WrittenLayer(layer, n, tar.size)
 
 
@@ -255,6 +256,7 @@ def write_estargz_layer(entries: list[OutEntry], prioritized: int, level: int | 
     layer = Layer(desc, diff_id, file_opener(path), subject, compression=Compression.GZIP,
                   uncompressed_size=m.tar_size)
     layer.local = (path, 0, blob.size)
+    layer.verified = True
     return WrittenLayer(layer, len(ordered), m.tar_size, toc_digest, prioritized)
 
 

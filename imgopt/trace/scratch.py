@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import tempfile
 
 from imgopt.trace.options import TraceOptions
@@ -18,24 +16,11 @@ def mkscratch(opts: TraceOptions) -> str:
 
 
 def rmtree(path: str) -> None:
-    """Remove a scratch tree, fixing permissions that block it (overlay work dirs, 0555 dirs)."""
-    def fix(func, p, exc) -> None:
-        parent = os.path.dirname(p)
-        for q in (parent, p):
-            try:
-                os.chmod(q, stat.S_IRWXU, follow_symlinks=False)
-            except (OSError, NotImplementedError):
-                pass
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
+    """Remove a scratch tree, fixing permissions that block it (overlay work dirs, 0555 dirs),
+    without recursion (an image may nest directories 10,000 deep) and never crossing a mount point."""
+    from imgopt.scratch import remove_tree
 
-    if os.path.exists(path):
-        shutil.rmtree(path, onerror=fix)
+    remove_tree(path)
 
 
 __all__ = ["mkscratch", "rmtree"]

@@ -83,7 +83,10 @@ def opened(image: str | ImageRef | Image, opts: SourceOptions | None = None) -> 
 
 def write_image(image: Image, dest: str | ImageRef, opts: SinkOptions | None = None) -> WriteResult:
     """Write ``image`` to ``dest`` (atomically: a failure leaves nothing half written)."""
+    from imgopt.scratch import clean_stale
+
     r = _ref(dest, for_writing=True)
+    clean_stale()  # $TMPDIR scratch of killed runs (the destination's directory is cleaned where written)
     written = transport(r.transport).write(image, r, opts or SinkOptions())
     return WriteResult(str(r), written.manifest.digest, written)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 from imgopt.errors import BadInput, DaemonError, NotFound
 from imgopt.image.docker_engine import docker_client, engine_reads_zstd, short_error
@@ -24,6 +22,7 @@ from imgopt.image.mutate import recompress, workdir_for
 from imgopt.image.reference import ImageRef, split_name
 from imgopt.image.transports.base import SinkOptions, SourceOptions, recompress_for
 from imgopt.image.transports.docker_archive import read_docker_archive, write_docker_archive
+from imgopt.scratch import make_scratch, remove_tree
 
 
 class Daemon:
@@ -66,7 +65,7 @@ def read_daemon(ref: ImageRef, platform: Platform | None, progress=None) -> Imag
         raise NotFound(name, f"no such image {want} in the Docker engine") from None
     except APIError as e:
         raise DaemonError(name, short_error(e)) from None
-    tmpdir = tempfile.mkdtemp(prefix="imgopt-daemon-")
+    tmpdir = make_scratch("imgopt-daemon-")
     try:
         spool = os.path.join(tmpdir, "image.tar")
         total = int(info.get("Size") or 0)
@@ -87,9 +86,9 @@ def read_daemon(ref: ImageRef, platform: Platform | None, progress=None) -> Imag
             # saved by ID or digest: the archive's RepoTags may not name it
             img = read_docker_archive(fs, "", 0, platform, name)
     except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        remove_tree(tmpdir)
         raise
-    img._closers.append(lambda: shutil.rmtree(tmpdir, ignore_errors=True))
+    img._closers.append(lambda: remove_tree(tmpdir))
     return img
 
 
@@ -100,7 +99,7 @@ def write_daemon(image: Image, ref: ImageRef, progress=None) -> None:
         raise BadInput(str(ref), "the engine tags images by name:tag, not by digest")
     client = docker_client(str(ref))
     tag = f"{ref.name}:{ref.tag}"
-    tmpdir = tempfile.mkdtemp(prefix="imgopt-load-")
+    tmpdir = make_scratch("imgopt-load-")
     try:
         path = os.path.join(tmpdir, "image.tar")
         write_docker_archive(image, path, [tag], progress)
@@ -121,7 +120,7 @@ def write_daemon(image: Image, ref: ImageRef, progress=None) -> None:
         if got != image.config_digest:
             raise DaemonError(str(ref), f"engine reports image {got}, expected {image.config_digest}")
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        remove_tree(tmpdir)
 
 
 def _as_json(chunk) -> dict | None:

@@ -23,6 +23,8 @@ from imgopt.image.transports.oci_layout import parse_local
 from imgopt.image.transports.partial import (CONTAINERD_NAME, REF_NAME, TarOut, blob_path, full_name,
                                              locate_blobs, manifest_entry, open_blob, read_blob, read_json,
                                              read_tar)
+from imgopt.image.jsonfields import Fields
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_CONFIG
 
 
 class DockerArchive:
@@ -61,25 +63,25 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
     """A ``docker save`` tar: classic (<id>/layer.tar) or Docker 25+ (OCI blobs)."""
     if not fs.exists("manifest.json"):
         raise BadInput(name, "not a docker save archive (no manifest.json)")
-    entries = read_json(fs, "manifest.json")
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+    doc = read_json(fs, "manifest.json")
+    if not isinstance(doc, list) or not doc:
         raise BadInput(name, "manifest.json is not a list of images")
+    entries = [Fields(e, f"{name} manifest.json", f"[{i}]") for i, e in enumerate(doc)]
     entry = _select_entry(entries, ref, index, name)
-    try:
-        config_path: str = entry["Config"]
-        layer_paths: list[str] = list(entry["Layers"])
-    except (KeyError, TypeError):
-        raise BadInput(name, "manifest.json entry lacks Config or Layers") from None
+    config_path = entry.str("Config")
+    layer_paths = entry.str_list("Layers")
+    if not config_path or entry.list("Layers") is None:
+        raise BadInput(name, "manifest.json entry lacks Config or Layers")
     if not fs.exists(config_path):
         raise NotFound(name, f"config {config_path} named by manifest.json is missing")
-    config_raw = fs.read(config_path)
+    config_raw = fs.read(config_path, MAX_CONFIG)
     cfg = ImageConfig.parse(config_raw, f"{name} config")
     if len(cfg.diff_ids) != len(layer_paths):
         raise BadInput(name, f"manifest.json lists {len(layer_paths)} layers but config has {len(cfg.diff_ids)} diff_ids")
     for p in layer_paths:
         if not fs.exists(p):
             raise NotFound(name, f"layer {p} named by manifest.json is missing")
-    tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]
+    tags = entry.str_list("RepoTags")
 
     # Docker 25+: the archive is also an OCI layout holding the original
     # manifest; use it so the manifest digest survives a round trip.
@@ -126,7 +128,7 @@ def read_docker_archive(fs: FS, ref: str, index: int | None, platform: Platform 
     return img
 
 
-def _select_entry(entries: list[dict], ref: str, index: int | None, name: str) -> dict:
+def _select_entry(entries: list[Fields], ref: str, index: int | None, name: str) -> Fields:
     if index is not None:
         if not 0 <= index < len(entries):
             raise NotFound(name, f"no image @{index}: the archive holds {len(entries)}")
@@ -134,13 +136,13 @@ def _select_entry(entries: list[dict], ref: str, index: int | None, name: str) -
     if ref:
         want = {ref, f"{ref}:latest"} if ":" not in ref.rsplit("/", 1)[-1] else {ref}
         for e in entries:
-            tags = e.get("RepoTags") or []
+            tags = e.str_list("RepoTags")
             norm = set(tags) | {t.split("/", 1)[1] for t in tags if t.startswith("docker.io/")}
             if want & norm:
                 return e
         raise NotFound(name, f"no image tagged {ref!r} in the archive")
     if len(entries) > 1:
-        listing = ", ".join(",".join(e.get("RepoTags") or ["<untagged>"]) for e in entries)
+        listing = ", ".join(",".join(e.str_list("RepoTags") or ["<untagged>"]) for e in entries)
         raise BadInput(name, f"the archive holds {len(entries)} images ({listing}); add :TAG or :@N")
     return entries[0]
 
@@ -149,7 +151,8 @@ def _original_manifest(fs: FS, config_raw: bytes, layer_paths: list[str], platfo
                        name: str, tags: list[str]) -> Image | None:
     config_digest = sha256_bytes(config_raw)
     try:
-        index = Index.parse(fs.read("index.json"), f"{name} index.json", mt.OCI_INDEX)
+        index = Index.parse(fs.read("index.json", MAX_ARCHIVE_JSON), f"{name} index.json", mt.OCI_INDEX,
+                            MAX_ARCHIVE_JSON)
     except BadInput:
         return None
     stack = list(index.manifests)

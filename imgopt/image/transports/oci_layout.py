@@ -10,21 +10,22 @@ name first) and then its index.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 
 from imgopt.errors import BadInput, NotFound
 from imgopt.image import mediatypes as mt
 from imgopt.image.fs import FS, DirFS
+from imgopt.image.jsonfields import Fields
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_CONFIG, MAX_INDEX_DEPTH, load_json
 from imgopt.image.model import Descriptor, Image, Index, Manifest, Platform, build_image, canonical_json
 from imgopt.image.mutate import convert
 from imgopt.image.reference import ImageRef, split_path
 from imgopt.image.transports.base import Progress, SinkOptions, SourceOptions, recompress_for
-from imgopt.image.transports.partial import (OCI_LAYOUT, REF_NAME, CONTAINERD_NAME, BytesReader, blob_path, blobs,
+from imgopt.image.transports.partial import (OCI_LAYOUT, REF_NAME, CONTAINERD_NAME, BytesReader, blob_path,
+                                             checked_blobs,
                                              image_total, locate_blobs, manifest_entry, open_blob, put_blob_file,
                                              read_blob, read_json, write_small)
+from imgopt.scratch import clean_stale, make_scratch, remove_tree
 
 
 class OCILayout:
@@ -64,12 +65,13 @@ def parse_local(transport: str, rest: str, text: str, *, index: bool = False) ->
 def read_oci_layout(fs: FS, tag: str, platform: Platform | None, name: str) -> Image:
     if not fs.exists("oci-layout"):
         raise BadInput(name, "not an OCI image layout (no oci-layout file)")
-    layout = read_json(fs, "oci-layout")
-    if not isinstance(layout, dict) or "imageLayoutVersion" not in layout:
+    layout = Fields(read_json(fs, "oci-layout"), name, what="oci-layout")
+    if not layout.str("imageLayoutVersion"):
         raise BadInput(name, "oci-layout has no imageLayoutVersion")
     if not fs.exists("index.json"):
         raise BadInput(name, "OCI layout has no index.json")
-    index = Index.parse(fs.read("index.json"), f"{name} index.json", mt.OCI_INDEX)
+    index = Index.parse(fs.read("index.json", MAX_ARCHIVE_JSON), f"{name} index.json", mt.OCI_INDEX,
+                        MAX_ARCHIVE_JSON)
     desc = _pick(index, tag, platform, name)
     return _image_from_descriptor(fs, desc, platform, name, index)
 
@@ -98,15 +100,15 @@ def _pick(index: Index, tag: str, platform: Platform | None, name: str) -> Descr
 def _image_from_descriptor(fs: FS, desc: Descriptor, platform: Platform | None, name: str,
                            index: Index | None, depth: int = 0) -> Image:
     if desc.media_type in mt.INDEXES:
-        if depth > 4:
-            raise BadInput(name, "image indexes nested too deeply")
+        if depth >= MAX_INDEX_DEPTH:
+            raise BadInput(name, f"image indexes nested more than {MAX_INDEX_DEPTH} deep")
         inner = Index.parse(read_blob(fs, desc), f"{name} index {desc.short}", desc.media_type)
         return _image_from_descriptor(fs, inner.select(platform, name), platform, name, inner, depth + 1)
     if desc.media_type and desc.media_type not in mt.MANIFESTS:
         raise BadInput(name, f"unknown media type {desc.media_type!r} for {desc.digest}")
     raw = read_blob(fs, desc)
     man = Manifest.parse(raw, f"{name} manifest", desc.media_type or None)
-    config = read_blob(fs, man.config)
+    config = read_blob(fs, man.config, MAX_CONFIG)
     img = build_image(name, raw, config, lambda d: open_blob(fs, d), desc.media_type or None, index=index)
     _check_blobs_present(fs, img)
     locate_blobs(fs, img, {l.digest: blob_path(l.digest) for l in img.layers if not l.descriptor.urls})
@@ -137,25 +139,41 @@ def write_oci_dir(image: Image, path: str, tag: str, progress: Progress | None =
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise BadInput(path, f"directory {parent} does not exist")
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(path))}.", suffix=".part", dir=parent)
+        # the whole layout is built beside its destination and renamed into place;
+        # the name carries the owner, so one left by a killed run is removed later
+        staging = make_scratch(f".{os.path.basename(os.path.abspath(path))}.imgopt-", parent)
         target = staging
+    else:
+        for sub in ("", "blobs/sha256", "blobs/sha512"):
+            clean_stale(os.path.join(path, sub))  # half-written blobs of a killed run
     try:
         total = image_total(image)
-        for desc, opener in blobs(image):
-            put_blob_file(target, desc, opener, progress, total)
+        checked = list(checked_blobs(image))
+        # blobs are independent files: copy (and check) several at once, one core each
+        jobs = min(len(checked), os.cpu_count() or 1, 4)
+        if jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob") as pool:
+                futures = [pool.submit(put_blob_file, target, d, o, progress, total) for d, o in checked]
+                try:
+                    for fut in futures:
+                        fut.result()
+                finally:
+                    for fut in futures:
+                        fut.cancel()
+        else:
+            for desc, opener in checked:
+                put_blob_file(target, desc, opener, progress, total)
         raw = image.manifest.serialize()
         put_blob_file(target, Descriptor(image.manifest.media_type, image.manifest.digest, len(raw)),
                        lambda: BytesReader(raw), None, 0)
         index_path = os.path.join(target, "index.json")
         if os.path.exists(index_path):
-            with open(index_path, "rb") as f:
-                try:
-                    index = json.load(f)
-                except ValueError as e:
-                    raise BadInput(path, f"existing index.json is not valid JSON: {e}") from None
+            index = _existing_index(index_path, path)
         else:
             index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
-        ms = index.get("manifests") or []
+        ms = list(index.get("manifests") or [])
         if tag:
             ms = [m for m in ms if (m.get("annotations") or {}).get(REF_NAME) != tag]
         else:
@@ -169,7 +187,15 @@ def write_oci_dir(image: Image, path: str, tag: str, progress: Progress | None =
             staging = None
     finally:
         if staging:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
+
+
+def _existing_index(index_path: str, name: str) -> dict:
+    """An existing layout's index.json (checked: its entries are written back)."""
+    with open(index_path, "rb") as f:
+        raw = f.read(MAX_ARCHIVE_JSON + 1)
+    Index.parse(raw, f"{name} index.json", mt.OCI_INDEX, MAX_ARCHIVE_JSON)  # raises on a bad one
+    return load_json(raw, f"{name} index.json", MAX_ARCHIVE_JSON)
 
 
 __all__ = ["OCILayout", "read_oci_layout", "write_oci_dir", "parse_local"]

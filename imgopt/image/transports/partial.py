@@ -9,7 +9,6 @@ or 0, uid/gid 0).
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 from typing import BinaryIO, Callable, Iterator
@@ -19,8 +18,10 @@ from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK
 from imgopt.image.digest import parse_digest, sha256_bytes
 from imgopt.image.fs import FS
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_MANIFEST, load_json
 from imgopt.image.model import Descriptor, Image, canonical_json
 from imgopt.image.transports.base import Progress
+from imgopt.scratch import temp_path
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -33,11 +34,8 @@ def blob_path(digest: str) -> str:
 
 
 def read_json(fs: FS, rel: str) -> object:
-    data = fs.read(rel)
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(fs.name, f"{rel} is not valid JSON: {e}") from None
+    """A JSON file of the layout or archive itself (oci-layout, index.json, manifest.json), bounded."""
+    return load_json(fs.read(rel, MAX_ARCHIVE_JSON), fs.name, MAX_ARCHIVE_JSON, rel)
 
 
 # ------------------------------------------------------------------ reading
@@ -50,7 +48,7 @@ def open_blob(fs: FS, d: Descriptor) -> BinaryIO:
     return fs.open(rel)
 
 
-def read_blob(fs: FS, d: Descriptor, limit: int = 64 << 20) -> bytes:
+def read_blob(fs: FS, d: Descriptor, limit: int = MAX_MANIFEST) -> bytes:
     if d.size > limit:
         raise BadInput(fs.name, f"blob {d.digest} is implausibly large for a manifest or config ({d.size} bytes)")
     with open_blob(fs, d) as f:
@@ -103,7 +101,9 @@ def copy_stream(src, dst, progress: Progress | None, total: int) -> None:
 
 
 def blobs(image: Image) -> Iterator[tuple[Descriptor, Callable[[], object]]]:
-    """Every blob of the image once: layers, config (manifest written by callers)."""
+    """Every blob of the image once: layers, config (manifest written by callers).
+
+    Sinks write :func:`imgopt.image.verify_write.checked_blobs` instead: these, checked as they stream."""
     seen = set()
     for l in image.layers:
         if l.descriptor.urls or l.digest in seen:
@@ -113,6 +113,20 @@ def blobs(image: Image) -> Iterator[tuple[Descriptor, Callable[[], object]]]:
     if image.manifest.config.digest not in seen:
         blob = image.config_blob
         yield image.manifest.config, (lambda: BytesReader(blob))
+
+
+def checked_blobs(image: Image) -> Iterator[tuple[Descriptor, Callable[[], object]]]:
+    """Every blob of the image once (layers, then the config), layers checked as they are read
+    (:func:`imgopt.image.verify_write.checked_opener`: digest, diffID, tar structure).
+
+    What sinks iterate instead of :func:`blobs`; the manifest is written by the sinks themselves, last.
+    """
+    from imgopt.image.verify_write import checked_opener
+
+    layers = {l.digest: l for l in image.layers}
+    for desc, opener in blobs(image):
+        layer = layers.get(desc.digest)
+        yield desc, (checked_opener(layer) if layer is not None else opener)
 
 
 class BytesReader:
@@ -148,7 +162,7 @@ def manifest_entry(image: Image, tag: str) -> dict:
 
 
 def write_small(path: str, data: bytes) -> None:
-    tmp = path + ".part"
+    tmp = temp_path(path, clean=False)
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -159,7 +173,7 @@ def put_blob_file(root: str, desc: Descriptor, opener, progress, total) -> None:
     if os.path.exists(dest) and os.path.getsize(dest) == desc.size:
         return  # content-addressed: already there
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = dest + ".part"
+    tmp = temp_path(dest, clean=False)
     try:
         with opener() as src, open(tmp, "wb") as out:
             copy_stream(src, out, progress, total)
@@ -207,7 +221,7 @@ class TarOut:
         """The OCI layout part of an archive: ``oci-layout``, every blob of ``image`` and its manifest."""
         self.add_bytes("oci-layout", OCI_LAYOUT)
         total = image_total(image)
-        for desc, opener in blobs(image):
+        for desc, opener in checked_blobs(image):
             self.add_blob(desc, opener, progress, total)
         self.add_bytes(blob_path(image.manifest.digest), image.manifest.serialize())
 

@@ -18,7 +18,6 @@ with the credentials of the options' keychain.
 
 from __future__ import annotations
 
-import json
 from typing import BinaryIO, Callable, Iterator
 
 from imgopt.errors import BadInput, DigestMismatch, RegistryError
@@ -30,9 +29,9 @@ from imgopt.image.mutate import convert
 from imgopt.image.reference import DEFAULT_REGISTRY, ImageRef, split_name
 from imgopt.image.registry_client import BlobStream, Progress, RegistryClient
 from imgopt.image.transports.base import SinkOptions, SourceOptions, recompress_for
-from imgopt.image.transports.partial import blobs, image_total
+from imgopt.image.transports.partial import checked_blobs, image_total
+from imgopt.image.limits import MAX_CONFIG, MAX_INDEX_DEPTH, load_json
 
-MAX_INDEX_DEPTH = 4
 
 # Set on layers (and the image, for its config) read from a registry: the
 # "api-host/repository" they came from, so that a registry sink on the same
@@ -139,8 +138,8 @@ def _verify(raw: bytes, digest: str, subject: str, what: str) -> None:
 def _media_type(raw: bytes, content_type: str) -> str:
     """The document's own mediaType, else a specific Content-Type, else guessed from its shape."""
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        doc = load_json(raw, None)
+    except BadInput:
         return content_type  # Manifest.parse reports the bad JSON
     if not isinstance(doc, dict):
         return content_type
@@ -162,7 +161,7 @@ def _check_size(raw: bytes, desc: Descriptor, name: str) -> None:
 
 def _read_config(client: RegistryClient, raw: bytes, media_type: str, name: str) -> bytes:
     man = Manifest.parse(raw, f"{name} manifest", media_type or None)  # rejects schema 1 and indexes
-    return client.read_blob(man.config.digest, man.config.size)
+    return client.read_blob(man.config.digest, man.config.size, MAX_CONFIG)
 
 
 def _prepare_layer(layer: Layer, origin: str) -> None:
@@ -201,7 +200,7 @@ def write_registry(image: Image, ref: ImageRef, insecure: bool, progress: Progre
         origins = _origins(image)
         total = image_total(image)
         layers = {l.digest for l in image.layers}
-        for desc, opener in blobs(image):
+        for desc, opener in checked_blobs(image):
             counted = desc.digest in layers  # layers count towards progress, the config does not
             push_blob(client, desc, opener, origins.get(desc.digest), progress if counted else None, total)
         got = client.put_manifest(ref.digest or ref.tag, image.manifest.serialize(), image.manifest.media_type)

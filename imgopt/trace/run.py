@@ -14,7 +14,6 @@ import datetime as _dt
 import os
 import shutil
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -47,6 +46,14 @@ class TraceOptions:
     volumes: list[str] = field(default_factory=list)  # docker backend: -v SRC:DST[:ro]
     scratch_dir: str | None = None  # where the scratch directory is made (default: $TMPDIR)
     keep_scratch: bool = False  # leave the scratch directory (logs, rootfs) for debugging
+    pids: int | None = 4096  # --pids: processes + threads in the sandbox (None: unlimited)
+    memory: int | None = 4 << 30  # --memory: bytes, no swap on top (None: unlimited)
+    cpu_limit: float | None = None  # --cpu-limit: CPUs of time per second (None: no quota; --cpus pins)
+
+    def limits(self):
+        from imgopt.trace.cgroup import Limits
+
+        return Limits(pids=self.pids, memory=self.memory, cpu=self.cpu_limit)
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
@@ -60,6 +67,9 @@ class TraceOptions:
         if not 0 < self.timeout <= 86400:
             raise BadInput(f"--timeout {self.timeout}", "must be between 0 and 86400 seconds")
         cpu_set(self)  # raises on a malformed list
+        from imgopt.trace.cgroup import check
+
+        check(self.limits())
         if self.volumes and self.backend == "native":
             raise BadInput("-v", "volumes need the docker backend (--backend docker)")
 
@@ -70,6 +80,7 @@ class TraceResult:
     output: str  # the app's stdout+stderr (tail)
     scratch: str | None = None  # kept scratch directory, with keep_scratch
     launch_ready: float | None = None  # seconds from launching the sandbox to ready (what benchmarks compare)
+    limit: str = ""  # which resource limit stopped the app, as one line ('' when none did)
 
     @property
     def passed(self) -> bool:
@@ -82,7 +93,9 @@ class TraceResult:
 
     @property
     def failure(self) -> str:
-        """One line: the first failed probe and why ('' when all passed)."""
+        """One line: the limit that stopped the app, else the first failed probe and why ('' when all passed)."""
+        if self.limit and not self.passed:
+            return self.limit
         for p in self.profile.probes:
             if not p.passed:
                 return f"probe {p.name!r} failed: {p.detail}"
@@ -156,9 +169,9 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
         rec, results, exit_info, t_end = sess.run()
         profile = build_profile(rec, results, run, exit_info, t_end, t_start=sess.t_start,
                                 backend="native", tracer=opts.tracer, image=subject, image_digest=image_digest,
-                                config_digest=config_digest, notes=sess.notes)
+                                config_digest=config_digest, notes=sess.notes, sandbox=sess.sandbox)
         return TraceResult(profile, sess.output[-8000:], scratch if opts.keep_scratch else None,
-                           launch_ready(profile, rec, sess.t_start, sess.launched))
+                           launch_ready(profile, rec, sess.t_start, sess.launched), limit=sess.limit)
     finally:
         if own and not opts.keep_scratch:
             rmtree(scratch)
@@ -178,6 +191,8 @@ class Session:
         self.t_start = 0.0
         self.mapped: set[str] = set()
         self._exec_logs: list[str] = []
+        self.sandbox: dict = {}  # the protections in effect (AccessProfile.sandbox)
+        self.limit = ""  # which resource limit stopped the app ('' when none did)
 
     def _exec_log(self, i: int) -> str | None:
         """Where exec probe ``i``'s strace log goes (inside the sandbox), None when not tracing."""
@@ -218,7 +233,7 @@ class _NativeSession(Session):
             fan_mask = MASK
         sb = NativeSandbox(self.fs.root, self.run_spec, self.scratch, network=opts.network, tracer=tracer,
                            log_path=f"{MOUNT}/out/trace.log" if tracer else None, bundle=bundle,
-                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts))
+                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts), limits=opts.limits())
         fan = None
         try:
             sb.start(timeout=min(60.0, opts.timeout))
@@ -237,6 +252,7 @@ class _NativeSession(Session):
             sb.stop(self.opts.grace)
             self.output = sb.output()
             self.notes.extend(sb.notes)
+            self.sandbox, self.limit = sb.protections, sb.limit_hit
         t_end = time.time()
         rec = self._record(sb, fan)
         return rec, results, exit_info, t_end
@@ -293,7 +309,7 @@ def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list
 
 def build_profile(rec: Recorded, results: list[ProbeResult], run: RunSpec, exit_info: dict | None, t_end: float,
                   *, t_start: float, backend: str, tracer: str, image: str, image_digest: str,
-                  config_digest: str, notes: list[str]) -> AccessProfile:
+                  config_digest: str, notes: list[str], sandbox: dict | None = None) -> AccessProfile:
     """The AccessProfile of one run (times relative to the entrypoint's exec)."""
     t0 = rec.t0 if rec.t0 is not None else t_start
     passed = bool(results) and all(r.passed for r in results)
@@ -312,7 +328,7 @@ def build_profile(rec: Recorded, results: list[ProbeResult], run: RunSpec, exit_
         env=list(run.env), workdir=run.workdir, user=run.user, started_at=started.replace("+00:00", "Z"),
         duration=round(max(0.0, t_end - t0), 6), ready_time=ready, exit_code=exit_code,
         files=rec.file_accesses(t0, ready), processes=procs, probes=results,
-        written_dirs=sorted(rec.written_dirs), tracer=tracer, notes=list(notes))
+        written_dirs=sorted(rec.written_dirs), tracer=tracer, notes=list(notes), sandbox=dict(sandbox or {}))
 
 
 def settle(opts: TraceOptions, limit: float, log: str, exited) -> float:
@@ -410,10 +426,9 @@ def _engine_answers() -> bool:
 
 
 def _mkscratch(opts: TraceOptions) -> str:
-    base = opts.scratch_dir
-    if base:
-        os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix="imgopt-trace-", dir=base)
+    from imgopt.trace.owner import make_scratch
+
+    return make_scratch(opts.scratch_dir)  # marked with its owner; dead runs' leftovers removed
 
 
 def _check_platform(image: Image) -> None:

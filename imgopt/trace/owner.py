@@ -1,0 +1,80 @@
+"""Who owns a trace run's leftovers: scratch directories, cgroups and containers carry an owner tag.
+
+A run that is killed (SIGKILL, OOM, a crashed CI job) cannot clean up after
+itself; the next run does.  Everything a run creates outside its own
+namespaces is tagged with ``<pid>-<start>`` of the imgopt process that made it
+(the start time from /proc/PID/stat, so a reused pid does not pass for the
+owner): scratch directories hold an ``.imgopt-owner`` file, cgroups have it in
+their name, containers in the ``imgopt.trace.owner`` label.  When the owner is
+gone, the leftover is removed: :func:`make_scratch` cleans the scratch
+directories of dead runs next to the new one, :func:`imgopt.trace.cgroup.clean_stale`
+the cgroups, the docker backend its containers.
+
+(The native sandbox's mounts and namespaces need nothing of this: they live in
+namespaces that die with the sandbox's processes, which get SIGKILL when
+imgopt dies.)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+MARKER = ".imgopt-owner"
+SCRATCH_PREFIX = "imgopt-trace-"
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of ``pid`` (clock ticks since boot, /proc/PID/stat field 22), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def owner_tag() -> str:
+    """``<pid>-<start>`` of this process."""
+    return f"{os.getpid()}-{process_start(os.getpid())}"
+
+
+def owner_alive(tag: str) -> bool:
+    """Is the process ``tag`` (``<pid>-<start>``) still running?"""
+    pid, _, start = tag.strip().partition("-")
+    return pid.isdigit() and process_start(int(pid)) == start
+
+
+def make_scratch(base: str | None = None) -> str:
+    """A new scratch directory, marked with its owner; stale ones of dead runs beside it are removed first."""
+    if base:
+        os.makedirs(base, exist_ok=True)
+    clean_stale_scratch(base or tempfile.gettempdir())
+    d = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=base)
+    with open(os.path.join(d, MARKER), "w") as f:
+        f.write(owner_tag() + "\n")
+    return d
+
+
+def clean_stale_scratch(base: str) -> list[str]:
+    """Remove the marked scratch directories in ``base`` whose owner is dead; returns them."""
+    from imgopt.trace.run import rmtree
+
+    removed = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        d = os.path.join(base, name)
+        try:
+            with open(os.path.join(d, MARKER)) as f:
+                tag = f.read()
+        except OSError:
+            continue  # not ours, or not marked (a run from before markers): left alone
+        if not owner_alive(tag):
+            rmtree(d)
+            removed.append(d)
+    return removed

@@ -12,6 +12,7 @@ from collections import defaultdict
 import click
 
 from imgopt.cli import _insecure_opt, _platform_opt, _source_opts, handle_errors
+from imgopt.trace.cli import limit_options
 
 
 def _common(fn):
@@ -41,6 +42,7 @@ def _common(fn):
                      help="Write every removed path with its size and junk class (JSON) here."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
+        limit_options,
         _platform_opt, _insecure_opt,
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
@@ -85,7 +87,8 @@ def _say(quiet: bool, msg: str) -> None:
 def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, codec: str, level: int | None,
          keep_all: bool, include: tuple, exclude: tuple, base_layers: int | None, probe_file: str | None,
          backends: str, max_rounds: int, force: bool, removed_file: str | None, fmt: str, timeout: float,
-         platform: str | None, insecure: bool, quiet: bool) -> None:
+         platform: str | None, insecure: bool, quiet: bool, pids: int | None = 4096, memory: int | None = 4 << 30,
+         cpu_limit: float | None = None) -> None:
     from imgopt.analyze.scan import scan_image
     from imgopt.errors import BadInput
     from imgopt.image.sinks import SinkOptions, write_image
@@ -105,7 +108,8 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
             from imgopt.trace.run import TraceOptions, trace_image
 
             _say(quiet, f"tracing {image} ({chosen[0] if chosen else 'native'} sandbox)...")
-            res = trace_image(img, probes, TraceOptions(backend=chosen[0] if chosen else "native", timeout=timeout))
+            res = trace_image(img, probes, TraceOptions(backend=chosen[0] if chosen else "native", timeout=timeout,
+                                                        pids=pids, memory=memory, cpu_limit=cpu_limit))
             if not res.passed:
                 from imgopt.errors import Failed
 
@@ -120,7 +124,9 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
                            else None)
         try:
             if chosen:
-                slim_img, ver = minify_verified(scan, profile, opts, VerifyOptions(chosen, max_rounds, timeout, probes),
+                slim_img, ver = minify_verified(scan, profile, opts, VerifyOptions(chosen, max_rounds, timeout, probes,
+                                                                           {"pids": pids, "memory": memory,
+                                                                            "cpu_limit": cpu_limit}),
                                                 work, progress=None if quiet else (lambda m: _say(False, m)))
             else:
                 from imgopt.minify import plan_and_build

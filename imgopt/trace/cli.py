@@ -14,6 +14,36 @@ from imgopt.progress import human
 from imgopt.trace.profile import AccessProfile
 
 
+def _pids(ctx, param, value):
+    if value is None or str(value).lower() in ("0", "none", "unlimited", "max"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(f"--pids {value}", "expected a number of processes (or none)") from None
+
+
+def _memory(ctx, param, value):
+    from imgopt.trace.cgroup import parse_memory
+
+    return parse_memory(value)
+
+
+def limit_options(fn):
+    """--pids, --memory, --cpu-limit (the sandbox's cgroup limits), for trace, minify and slim."""
+    for o in reversed([
+        click.option("--pids", default="4096", show_default=True, metavar="N|none", callback=_pids,
+                     help="Most processes + threads in the sandbox (a fork bomb stops there)."),
+        click.option("--memory", default="4g", show_default=True, metavar="SIZE|none", callback=_memory,
+                     help="Memory limit of the sandbox, no swap on top (512m, 2g); the OOM killer stops the app "
+                          "there and the error says so."),
+        click.option("--cpu-limit", type=float, default=None, metavar="CPUS",
+                     help="CPU time quota in CPUs (1.5 = one and a half); default none.  Not --cpus, which pins."),
+    ]):
+        fn = o(fn)
+    return fn
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("image")
 @click.argument("args", nargs=-1)
@@ -37,6 +67,7 @@ from imgopt.trace.profile import AccessProfile
 @click.option("--cpus", default="auto", show_default=True, metavar="auto|all|LIST",
               help="CPUs for the tracer and the app.  auto: one CPU when traced (ptrace stops stay on one CPU, "
                    "much cheaper); all: no pinning; or a list like 0,1.")
+@limit_options
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VAL", help="Set an environment variable.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="SRC:DST[:ro]", help="Bind mount (docker backend).")
 @click.option("-u", "--user", default=None, help="Run as USER[:GROUP] (name or id).")
@@ -50,7 +81,8 @@ from imgopt.trace.profile import AccessProfile
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
 def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
-          timeout: float, settle: float, tracer: str, reads: bool, cpus: str, env: tuple[str, ...],
+          timeout: float, settle: float, tracer: str, reads: bool, cpus: str, pids: int | None,
+          memory: int | None, cpu_limit: float | None, env: tuple[str, ...],
           volumes: tuple[str, ...], user: str | None, entrypoint: str | None, workdir: str | None,
           scratch_dir: str | None, keep_scratch: bool, fmt: str, platform: str | None, insecure: bool,
           quiet: bool) -> None:
@@ -75,7 +107,7 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
                    user=user, workdir=workdir)
     opts = TraceOptions(backend=backend, tracer=tracer, network=network, timeout=timeout, settle=settle,
                         trace_reads=reads, cpus=cpus, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
-                        keep_scratch=keep_scratch)
+                        keep_scratch=keep_scratch, pids=pids, memory=memory, cpu_limit=cpu_limit)
     opts.check()
     with open_image(image, _source_opts(platform, insecure)) as img:
         result = trace_image(img, probes, opts)

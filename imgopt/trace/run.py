@@ -94,12 +94,11 @@ class TraceResult:
     @property
     def failure(self) -> str:
         """One line: the limit that stopped the app, else the first failed probe and why ('' when all passed)."""
-        if self.limit and not self.passed:
-            return self.limit
         for p in self.profile.probes:
             if not p.passed:
-                return f"probe {p.name!r} failed: {p.detail}"
-        return ""
+                line = f"probe {p.name!r} failed: {p.detail}"
+                return f"{self.limit} ({line[:300]})" if self.limit else line
+        return self.limit if self.limit and not self.passed else ""
 
 
 # ---------------------------------------------------------------- entry points

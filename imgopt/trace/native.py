@@ -152,7 +152,7 @@ class NativeSandbox:
     def __init__(self, rootfs: str, run: RunSpec, scratch: str, *, network: str = "none",
                  tracer: list[str] | None = None, log_path: str | None = None, bundle: str | None = None,
                  overlay: bool = True, fanotify_mask: int = 0, cpus: list[int] | None = None,
-                 limits: Limits | None = None, seccomp: bool = True):
+                 limits: Limits | None = None, seccomp: bool = True, userns: bool = False):
         self.rootfs = os.path.abspath(rootfs)
         self.run = run
         self.scratch = scratch
@@ -173,6 +173,7 @@ class NativeSandbox:
         self.notes: list[str] = []
         self.limits = limits if limits is not None else Limits()
         self.seccomp = seccomp
+        self.userns_root = userns and os.geteuid() == 0  # as root: the app in a user namespace (userns.py)
         self.cgroup: RunCgroup | None = None
         self.limit_hit = ""  # the one line saying which limit stopped the app ('' when none did)
         self.caps = sandbox_caps(tracer is not None)
@@ -211,6 +212,12 @@ class NativeSandbox:
             "etc_files": self._etc_files(), "tracer": self.tracer, "log": self.log_path, "cpus": self.cpus,
             "caps": self.caps,
         }
+        if self.userns_root:
+            from imgopt.trace.userns import HOST_BASE, id_map
+
+            spec["userns_map"] = id_map()
+            for p in [*spec["etc_files"].values()]:
+                os.chown(p, HOST_BASE, HOST_BASE)
         if self.seccomp:
             from imgopt.trace.seccomp import compile_bpf
 
@@ -221,6 +228,10 @@ class NativeSandbox:
             up, work = os.path.join(self.scratch, "upper"), os.path.join(self.scratch, "work")
             os.makedirs(up, exist_ok=True)
             os.makedirs(work, exist_ok=True)
+            if self.userns_root:  # the overlay's root directory is the upper's: owned by the sandbox's root
+                from imgopt.trace.userns import HOST_BASE
+
+                os.chown(up, HOST_BASE, HOST_BASE)
             spec["overlay"] = {"lower": self.rootfs, "upper": up, "work": work}
         if self.bundle:
             spec["bundle"] = self.bundle
@@ -243,9 +254,11 @@ class NativeSandbox:
     def _protections(self) -> dict[str, Any]:
         from imgopt.trace import sandbox_init as si
         from imgopt.trace.seccomp import VERSION, digest
+        from imgopt.trace.userns import HOST_BASE
 
         return {
-            "engine": "unshare", "user_namespace": os.geteuid() != 0,
+            "engine": "unshare", "user_namespace": os.geteuid() != 0 or self.userns_root,
+            "uid_map": f"0 {HOST_BASE} 65536" if self.userns_root else f"0 {os.geteuid()} 1" if os.geteuid() else None,
             "capabilities": [_CAP_NAMES.get(c, str(c)) for c in self.caps], "no_new_privs": True,
             "seccomp": f"{VERSION} ({digest()})" if self.seccomp else None,
             "masked_paths": ["/" + p for p in si.MASKED_PATHS] + ["/proc/1/mem"],
@@ -257,18 +270,24 @@ class NativeSandbox:
 
     def start(self, timeout: float = 60.0) -> None:
         """Set the sandbox up and exec the entrypoint; returns once it is running."""
-        self.cgroup, why = RunCgroup.create(self.limits)
-        if why:
-            self.notes.append(f"sandbox: {why}")
-        if os.geteuid() == 0:
-            self.notes.append("sandbox: no user namespace (running as root; root inside is root outside, "
-                              "with Docker's capability set less NET_RAW/MKNOD, seccomp and no_new_privs)")
+        if any(v is not None for v in self.limits.describe().values()):
+            self.cgroup, why = RunCgroup.create(self.limits)
+            if why:
+                self.notes.append(f"sandbox: {why}")
+        if os.geteuid() == 0 and not self.userns_root:
+            self.notes.append("sandbox: no user namespace (a rootfs imgopt did not unpack, or --userns off: "
+                              "root inside is root outside, held by the capability set, seccomp and "
+                              "no_new_privs)")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             spec_path = os.path.join(self.scratch, "spec.json")
             with open(spec_path, "w") as f:
                 json.dump(self._spec(child.fileno()), f)
             out = open(self.output_path, "wb")
+            if self.userns_root:  # /dev/stdout reopens it (/proc/self/fd/1): the sandbox's root must own it
+                from imgopt.trace.userns import HOST_BASE
+
+                os.fchown(out.fileno(), HOST_BASE, HOST_BASE)
             self.launched = time.time()
             try:
                 self.proc = subprocess.Popen(self.command(spec_path), stdin=subprocess.DEVNULL, stdout=out,

@@ -49,6 +49,8 @@ class TraceOptions:
     pids: int | None = 4096  # --pids: processes + threads in the sandbox (None: unlimited)
     memory: int | None = 4 << 30  # --memory: bytes, no swap on top (None: unlimited)
     cpu_limit: float | None = None  # --cpu-limit: CPUs of time per second (None: no quota; --cpus pins)
+    userns: str = "auto"  # native, as root: auto (the app in a user namespace when imgopt unpacked the rootfs) | off
+    seccomp: bool = True  # native: load the seccomp filter (False only to measure what it costs)
 
     def limits(self):
         from imgopt.trace.cgroup import Limits
@@ -70,6 +72,8 @@ class TraceOptions:
         from imgopt.trace.cgroup import check
 
         check(self.limits())
+        if self.userns not in ("auto", "off"):
+            raise BadInput(f"--userns {self.userns}", "expected auto or off")
         if self.volumes and self.backend == "native":
             raise BadInput("-v", "volumes need the docker backend (--backend docker)")
 
@@ -128,6 +132,10 @@ def trace_image(image: Image, probes: list[Probe] | None = None,
     try:
         rootfs = os.path.join(scratch, "rootfs")
         unpack(image, rootfs)
+        if opts.backend == "native" and opts.userns == "auto" and os.geteuid() == 0:
+            from imgopt.trace.userns import shift_ownership
+
+            shift_ownership(rootfs)  # our own copy: owned by the sandbox's uid range (imgopt.trace.userns)
         ids = {"image_name": image.name, "image_digest": image.digest, "config_digest": image.config_digest}
         if opts.backend == "docker":
             from imgopt.trace.docker import trace_docker
@@ -232,7 +240,8 @@ class _NativeSession(Session):
             fan_mask = MASK
         sb = NativeSandbox(self.fs.root, self.run_spec, self.scratch, network=opts.network, tracer=tracer,
                            log_path=f"{MOUNT}/out/trace.log" if tracer else None, bundle=bundle,
-                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts), limits=opts.limits())
+                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts), limits=opts.limits(),
+                           userns=opts.userns == "auto" and _shifted(self.fs.root), seccomp=opts.seccomp)
         fan = None
         try:
             sb.start(timeout=min(60.0, opts.timeout))
@@ -428,6 +437,16 @@ def _mkscratch(opts: TraceOptions) -> str:
     from imgopt.trace.owner import make_scratch
 
     return make_scratch(opts.scratch_dir)  # marked with its owner; dead runs' leftovers removed
+
+
+def _shifted(rootfs: str) -> bool:
+    """Is ``rootfs`` owned by the sandbox's uid range (shifted by trace_image), so a user namespace fits it?"""
+    from imgopt.trace.userns import HOST_BASE
+
+    try:
+        return os.stat(rootfs).st_uid >= HOST_BASE
+    except OSError:
+        return False
 
 
 def _check_platform(image: Image) -> None:

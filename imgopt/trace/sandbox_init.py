@@ -51,6 +51,7 @@ SYS_PIVOT_ROOT, SYS_CAPSET = 155, 126
 PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 24, 1, 4
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CLONE_NEWUSER = 0x10000000
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 DIR_FLAGS = O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TRACE_DIR = ".imgopt-trace"  # where the bundle is mounted, relative to the root
@@ -63,6 +64,7 @@ MASKED_PATHS = ("proc/asound", "proc/acpi", "proc/kcore", "proc/keys", "proc/lat
 READONLY_PATHS = ("proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger")
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 MAX_OUTPUT = 64 << 10
+FILTER = {"bpf": b""}  # the seccomp program, read from the spec before pivot_root
 
 
 def _check(ret: int, what: str) -> int:
@@ -223,6 +225,17 @@ def mount_special(root_fd: int, spec: dict) -> None:
     assert fd is not None
     mount("proc", fdpath(fd), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.close(fd)
+    if spec.get("userns_map") and spec.get("network") != "host":
+        # the app's root has no capability in this network namespace (it belongs to the host's user
+        # namespace): let it bind the ports below 1024 as rootless Docker does (this namespace only)
+        fd = open_dir(root_fd, "proc", create=False, replace_last=False)  # the new mount on top
+        try:
+            with open(f"{fdpath(fd)}/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
+                f.write("0")
+        except OSError as e:
+            log(f"ip_unprivileged_port_start: {e.strerror}")
+        finally:
+            os.close(fd)
     mount_dev(root_fd, bool(spec.get("userns")))
     fd = open_dir(root_fd, "sys")
     assert fd is not None
@@ -370,6 +383,46 @@ def become(cred: dict, caps: "list[int] | None" = None) -> None:
 # ------------------------------------------------------------ processes
 
 
+def spawn(spec: dict, child) -> int:
+    """fork; the child calls ``child()`` (which never returns), in a user namespace of its own when the spec
+    has ``userns_map`` (this process, in the parent namespace, writes its maps)."""
+    m = spec.get("userns_map")
+    if not m:
+        pid = os.fork()
+        if pid == 0:
+            child()
+        return pid
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r1)
+        os.close(w2)
+        ok = libc.unshare(CLONE_NEWUSER) == 0
+        os.write(w1, b"1" if ok else b"0")
+        os.close(w1)
+        if not ok or os.read(r2, 1) != b"1":
+            sys.stderr.write("imgopt-sandbox: cannot enter the sandbox's user namespace\n")
+            os._exit(125)
+        os.close(r2)
+        child()
+    os.close(w1)
+    os.close(r2)
+    ok = os.read(r1, 1) == b"1"
+    os.close(r1)
+    try:
+        if ok:
+            for name in ("uid", "gid"):
+                with open(f"/proc/{pid}/{name}_map", "w") as f:
+                    f.write(" ".join(map(str, m[name])) + "\n")
+    except OSError as e:
+        log(f"user namespace maps: {e.strerror}")
+        ok = False
+    os.write(w2, b"1" if ok else b"0")
+    os.close(w2)
+    return pid
+
+
 def exec_app(spec: dict, argv: list[str], env: list[str], tracer: list[str] | None, log_path: str | None) -> None:
     """In the forked child: become the user, chdir, exec (never returns)."""
     try:
@@ -387,6 +440,8 @@ def exec_app(spec: dict, argv: list[str], env: list[str], tracer: list[str] | No
             sys.stderr.write(f"imgopt-sandbox: exec: {argv[0]!r}: executable file not found in $PATH\n")
             os._exit(127)
         envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+        if spec.get("userns_map"):  # PID 1 is not filtered (the namespace boundary holds it): filter here
+            load_seccomp(FILTER["bpf"])
         if tracer:
             full = tracer + ["-o", log_path or "/dev/null", "--", path] + argv[1:]
             os.execve(full[0], full, envd)
@@ -498,8 +553,8 @@ class Agent:
     def run_exec(self, req: dict) -> dict:
         """Run a probe command inside the sandbox; its output and exit code."""
         r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+
+        def child() -> None:
             os.close(r)
             os.dup2(w, 1)
             os.dup2(w, 2)
@@ -511,6 +566,8 @@ class Agent:
                 signal.signal(s, signal.SIG_DFL)
             exec_app(self.spec, req["argv"], req.get("env") or self.spec["env"],
                      self.spec.get("tracer") if req.get("trace") else None, req.get("log"))
+
+        pid = spawn(self.spec, child)
         os.close(w)
         out = bytearray()
         deadline = time.monotonic() + float(req.get("timeout", 30))
@@ -562,6 +619,7 @@ def main() -> None:
     if spec.get("seccomp"):
         with open(spec["seccomp"], "rb") as f:
             bpf = f.read()
+    FILTER["bpf"] = bpf
     ctl = socket.socket(fileno=spec["control_fd"])
     os.set_inheritable(ctl.fileno(), False)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -577,7 +635,13 @@ def main() -> None:
         pivot(root)
         if spec.get("workdir"):  # created if missing, as runc does (inside the new root: symlinks stay in it)
             try:
-                os.makedirs(os.path.realpath(spec["workdir"]), 0o755, exist_ok=True)
+                wd = os.path.realpath(spec["workdir"])
+                if not os.path.isdir(wd):
+                    os.makedirs(wd, 0o755, exist_ok=True)
+                    if spec.get("userns_map"):  # owned by the sandbox's root, as runc makes it
+                        base = spec["userns_map"]["uid"][1]
+                        os.chown(wd, base, spec["userns_map"]["gid"][1])
+                        del base
             except OSError as e:
                 log(f"workdir {spec['workdir']}: {e.strerror}")
         if spec.get("network") != "host":
@@ -587,7 +651,8 @@ def main() -> None:
         # included (it forks the app and the exec probes; a ptrace of it is denied, its memory masked).
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         drop_caps(spec.get("caps") or DEFAULT_CAPS)
-        load_seccomp(bpf)
+        if not spec.get("userns_map"):  # else each child loads it in its own user namespace (spawn)
+            load_seccomp(bpf)
     except OSError as e:
         ctl.send(json.dumps({"event": "error", "error": f"sandbox setup failed: {e}"}).encode())
         sys.exit(125)
@@ -597,8 +662,8 @@ def main() -> None:
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, lambda *_: sys.exit(0))
     t_exec = time.time()
-    pid = os.fork()
-    if pid == 0:
+
+    def child() -> None:
         ctl.close()
         if fan_fd >= 0:
             os.close(fan_fd)
@@ -608,6 +673,8 @@ def main() -> None:
         for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         exec_app(spec, spec["argv"], spec["env"], spec.get("tracer"), spec.get("log"))
+
+    pid = spawn(spec, child)
     agent = Agent(spec, ctl, pid, wake_r)
     agent.send({"event": "started", "pid": pid, "time": t_exec, "overlay": overlay},
                [fan_fd] if fan_fd >= 0 else None)

@@ -88,6 +88,22 @@ def run_bwrap(rootfs: str, env: list[str]) -> tuple[dict, float]:
     return _report(p.stdout + p.stderr), took
 
 
+SYSCTLS = ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/vm/overcommit_memory")
+
+
+def guarded(engine: str, changed: dict, run):
+    """Run ``run()`` with the host's global sysctls saved, compared and restored."""
+    saved = {p: Path(p).read_text() for p in SYSCTLS if os.path.exists(p)}
+    try:
+        return run()
+    finally:
+        for p, v in saved.items():
+            if Path(p).read_text() != v:
+                changed.setdefault(engine, []).append(p)
+                Path(p).write_text(v)
+                print(f"HOST SYSCTL {p} CHANGED UNDER {engine} (restored)", file=sys.stderr)
+
+
 def _report(output: str) -> dict:
     m = re.search(r"ESCAPE-REPORT (.*)", output)
     if not m:
@@ -113,9 +129,15 @@ def main() -> None:
         Path(canary).write_text("canary-42")
         dev = next(line.split()[2] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                    if line.split()[4] == "/")
-        env = [f"ESCAPE_CANARY={canary}", "ESCAPE_CANARY_TEXT=canary-42", f"ESCAPE_DISK={dev}", "ESCAPE_PORT=5000"]
-        native, t_native = run_native(rootfs, config, env)
-        bwrap, t_bwrap = run_bwrap(rootfs, env)
+        # core_pattern gets the host's own value: an engine that lets the write through changes nothing
+        # (a first run of this script wrote "|/escape-payload %p" through bwrap); the sysctls are still
+        # saved and restored around each engine, and a change is reported
+        core = Path("/proc/sys/kernel/core_pattern").read_text().rstrip("\n")
+        env = [f"ESCAPE_CANARY={canary}", "ESCAPE_CANARY_TEXT=canary-42", f"ESCAPE_DISK={dev}", "ESCAPE_PORT=5000",
+               f"ESCAPE_CORE_PATTERN={core}"]
+        changed: dict[str, list[str]] = {}
+        native, t_native = guarded("imgopt", changed, lambda: run_native(rootfs, config, env))
+        bwrap, t_bwrap = guarded("bwrap", changed, lambda: run_bwrap(rootfs, env))
     finally:
         rmtree(work)
     bw_version = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout.strip()
@@ -141,6 +163,7 @@ Untraced (no strace), so the times compare the engines alone.
 
 * escaped under imgopt's engine: {", ".join(esc_n) or "nothing"}
 * escaped under bubblewrap: {", ".join(esc_b) or "nothing"}
+* host sysctls changed during the run (restored at once): {changed or "none"}
 * time to run the entrypoint (launch to exit, incl. the fork bomb): imgopt {t_native:.2f} s, bwrap {t_bwrap:.2f} s
 * code: `imgopt/trace/sandbox_init.py` {loc(ROOT / "imgopt/trace/sandbox_init.py")} lines,
   `imgopt/trace/native.py` {loc(ROOT / "imgopt/trace/native.py")} lines (non-blank, non-comment)

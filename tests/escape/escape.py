@@ -10,7 +10,8 @@ tried (a write was accepted, a syscall was not refused...); the test also
 checks from outside that the host did not change.  Environment (set by the
 test): ESCAPE_CANARY (a host file whose content is ESCAPE_CANARY_TEXT),
 ESCAPE_DISK (the host's root block device, MAJOR:MINOR), ESCAPE_PORT (a TCP
-port listening on the host's loopback).  Harmless on a host where it did
+port listening on the host's loopback), ESCAPE_CORE_PATTERN (what to write into
+core_pattern).  Harmless on a host where it did
 escape: the sysctls get values the test restores, sysrq gets 'h' (help).
 """
 
@@ -62,7 +63,10 @@ def write_file(name: str, path: str, data: str) -> None:
 
 def attempts() -> None:
     # global sysctls and sysrq (read-only /proc/sys, /proc/sysrq-trigger)
-    write_file("sysctl:core_pattern", "/proc/sys/kernel/core_pattern", "|/escape-payload %p")
+    # the test passes a distinctive pattern (and restores the host's); the engine benchmark passes the host's
+    # own value, so a write that gets through changes nothing
+    write_file("sysctl:core_pattern", "/proc/sys/kernel/core_pattern",
+               os.environ.get("ESCAPE_CORE_PATTERN", "|/escape-payload %p"))
     write_file("sysctl:drop_caches", "/proc/sys/vm/drop_caches", "1")
     write_file("sysctl:hostname", "/proc/sys/kernel/hostname", "escaped-host")
     write_file("sysrq-trigger", "/proc/sysrq-trigger", "h")

@@ -59,6 +59,9 @@ def ensure() -> tuple[str, Path]:
         tmp = archive.with_name(f".{archive.name}.{os.getpid()}.part")
         _run("docker", "save", "-o", str(tmp), t)
         tmp.replace(archive)
+        for old in archive.parent.glob("sandbox-escape-*.tar"):  # the archives of older escape.py versions
+            if old != archive:
+                old.unlink(missing_ok=True)
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
     return t, archive

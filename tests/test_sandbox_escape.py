@@ -242,3 +242,27 @@ def test_kill9_then_next_run_cleans_up(backend, point, escape_image):
         assert scratch not in mounts
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_dead_runs_scratch_and_loaded_tag_are_removed(escape_image, tmp_path):
+    """A scratch directory whose owner is dead goes, with the image tag its docker-backend run had loaded."""
+    from imgopt.trace.owner import LOADED_TAG, MARKER, make_scratch, process_start
+
+    dead = subprocess.Popen(["true"])
+    start = process_start(dead.pid)
+    dead.wait()
+    tag = f"imgopt-trace/escape-killed-{uuid.uuid4().hex[:8]}:test"
+    subprocess.run(["docker", "tag", escape_image["tag"], tag], check=True)
+    try:
+        stale = tmp_path / "imgopt-trace-stale"
+        stale.mkdir()
+        (stale / MARKER).write_text(f"{dead.pid}-{start}\n")
+        (stale / LOADED_TAG).write_text(tag + "\n")
+        alive = tmp_path / "imgopt-trace-alive"  # a live owner (this process): left alone
+        alive.mkdir()
+        (alive / MARKER).write_text(f"{os.getpid()}-{process_start(os.getpid())}\n")
+        new = make_scratch(str(tmp_path))
+        assert not stale.exists() and alive.exists() and os.path.isdir(new)
+        assert subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True)

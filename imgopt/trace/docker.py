@@ -52,7 +52,7 @@ def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: Tr
     fs = RootFS(rootfs)
     run = run_spec(image.config, fs, opts.overrides, image_name)
     probes = probes or default_probes(image.config.exposed_ports, min(opts.timeout, 120.0))
-    ref, loaded = _ensure_loaded(client, image)
+    ref, loaded = _ensure_loaded(client, image, scratch)
     try:
         sess = _DockerSession(client, ref, run, probes, opts, scratch)
         rec, results, exit_info, t_end = sess.run(fs)
@@ -70,8 +70,11 @@ def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: Tr
                        limit=sess.limit)
 
 
-def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
-    """A reference the engine knows for ``image``; True when we loaded it (and must remove it)."""
+def _ensure_loaded(client, image: Image, scratch: str | None = None) -> tuple[str, bool]:
+    """A reference the engine knows for ``image``; True when we loaded it (and must remove it).
+
+    The tag is written into the scratch directory first (imgopt.trace.owner.LOADED_TAG): if this run is
+    killed, the next one removes the tag with the dead run's scratch."""
     from docker.errors import ImageNotFound
 
     try:
@@ -84,6 +87,11 @@ def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
 
     base = re.sub(r"[^a-z0-9._-]+", "-", os.path.basename(image.name or "image").lower()).strip("-._") or "image"
     tag = f"imgopt-trace/{base[:60]}:{image.config_digest.split(':')[-1][:12]}"
+    if scratch:
+        from imgopt.trace.owner import LOADED_TAG
+
+        with open(os.path.join(scratch, LOADED_TAG), "w") as f:
+            f.write(tag + "\n")
     write_daemon(image, parse(f"docker-daemon:{tag}"))
     return tag, True
 

@@ -7,7 +7,8 @@ namespaces is tagged with ``<pid>-<start>`` of the imgopt process that made it
 owner): scratch directories hold an ``.imgopt-owner`` file, cgroups have it in
 their name, containers in the ``imgopt.trace.owner`` label.  When the owner is
 gone, the leftover is removed: :func:`make_scratch` cleans the scratch
-directories of dead runs next to the new one, :func:`imgopt.trace.cgroup.clean_stale`
+directories of dead runs next to the new one (and untags the image a dead
+docker-backend run loaded, named in its scratch), :func:`imgopt.trace.cgroup.clean_stale`
 the cgroups, the docker backend its containers.
 
 (The native sandbox's mounts and namespaces need nothing of this: they live in
@@ -21,6 +22,7 @@ import os
 import tempfile
 
 MARKER = ".imgopt-owner"
+LOADED_TAG = ".imgopt-loaded-tag"  # the docker backend's temporary image tag, removed with a dead run's scratch
 SCRATCH_PREFIX = "imgopt-trace-"
 
 
@@ -56,6 +58,23 @@ def make_scratch(base: str | None = None) -> str:
     return d
 
 
+def _remove_loaded_tag(marker: str) -> None:
+    """Untag the image a dead docker-backend run loaded (not forced: an image in use stays)."""
+    try:
+        with open(marker) as f:
+            tag = f.read().strip()
+    except OSError:
+        return
+    if not tag.startswith("imgopt-trace/"):
+        return
+    try:
+        import docker
+
+        docker.from_env(timeout=30).images.remove(tag, noprune=False)
+    except Exception:  # noqa: BLE001 - gone already, in use, or no engine
+        pass
+
+
 def clean_stale_scratch(base: str) -> list[str]:
     """Remove the marked scratch directories in ``base`` whose owner is dead; returns them."""
     from imgopt.trace.run import rmtree
@@ -75,6 +94,7 @@ def clean_stale_scratch(base: str) -> list[str]:
         except OSError:
             continue  # not ours, or not marked (a run from before markers): left alone
         if not owner_alive(tag):
+            _remove_loaded_tag(os.path.join(d, LOADED_TAG))
             rmtree(d)
             removed.append(d)
     return removed

@@ -65,6 +65,10 @@ def bench_native(app: str, img, probes_doc: dict, runs: int, scratch: str) -> di
     rootfs = os.path.join(scratch, "rootfs")
     t = time.monotonic()
     u = unpack(img, rootfs)
+    if os.geteuid() == 0:  # owned by the sandbox's uid range, as trace_image makes it: the user namespace is used
+        from imgopt.trace.userns import shift_ownership
+
+        shift_ownership(rootfs)
     out: dict = {"unpack_s": time.monotonic() - t, "unpack_bytes": u.bytes, "configs": {}}
     samples: dict[str, list[float]] = {k: [] for k in NATIVE}
     failures: dict[str, int] = {k: 0 for k in NATIVE}

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from imgopt.errors import ImgoptError, printable
+from imgopt.errors import BadInput, ImgoptError, printable
 
 
 def fail(msg: str, code: int = 2) -> None:
@@ -72,5 +72,35 @@ def source_options(platform: str | None, insecure: bool, progress=None):
                          progress=progress)
 
 
+def _pids(ctx, param, value):
+    if value is None or str(value).lower() in ("0", "none", "unlimited", "max"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(f"--pids {value}", "expected a number of processes (or none)") from None
+
+
+def _memory(ctx, param, value):
+    from imgopt.trace.cgroup import parse_memory
+
+    return parse_memory(value)
+
+
+def limit_options(fn):
+    """--pids, --memory, --cpu-limit (the sandbox's cgroup limits), for trace, minify and slim."""
+    for o in reversed([
+        click.option("--pids", default="4096", show_default=True, metavar="N|none", callback=_pids,
+                     help="Most processes + threads in the sandbox (a fork bomb stops there)."),
+        click.option("--memory", default="4g", show_default=True, metavar="SIZE|none", callback=_memory,
+                     help="Memory limit of the sandbox, no swap on top (512m, 2g); the OOM killer stops the app "
+                          "there and the error says so."),
+        click.option("--cpu-limit", type=float, default=None, metavar="CPUS",
+                     help="CPU time quota in CPUs (1.5 = one and a half); default none.  Not --cpus, which pins."),
+    ]):
+        fn = o(fn)
+    return fn
+
+
 __all__ = ["fail", "handle_errors", "platform_option", "insecure_option", "quiet_option", "format_option",
-           "source_options"]
+           "source_options", "limit_options"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, source_options
+from imgopt.cli_options import (format_option, handle_errors, insecure_option, limit_options, platform_option,
+                                source_options)
 
 
 def _common(fn):
@@ -38,6 +39,7 @@ def _common(fn):
                           "closure could not resolve (JSON) here."),
         format_option("minify"),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
+        limit_options,
         platform_option, insecure_option,
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
@@ -91,7 +93,8 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
         max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"], kept=kw["kept_file"],
-        insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)))
+        insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)),
+        limits={"pids": kw["pids"], "memory": kw["memory"], "cpu_limit": kw["cpu_limit"]})
     options.minify.check()
     source = source_options(platform, kw["insecure"])
     result = api.slim(image, options, source=source) if trace_first else api.minify(image, profile, options,

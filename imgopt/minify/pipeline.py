@@ -39,6 +39,7 @@ class SlimOptions:
     kept: str | None = None  # write the imgopt.kept/v1 document (every kept path, its reason; unresolved loads) here
     insecure: bool = False  # the destination registry may be plain HTTP / unverified TLS
     progress: Callable[[str], None] | None = None  # one line per step (None: quiet)
+    limits: dict = field(default_factory=dict)  # the sandbox's TraceOptions pids / memory / cpu_limit (trace, verify)
 
 
 def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trace_first: bool = False) -> MinifyResult:
@@ -61,7 +62,7 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
 
         say(f"tracing {img.name} ({backends[0] if backends else 'native'} sandbox)...")
         res = trace_image(img, options.probes, TraceOptions(backend=backends[0] if backends else "native",
-                                                            timeout=options.timeout))
+                                                            timeout=options.timeout, **options.limits))
         if not res.passed:
             raise Failed(img.name, f"the original image fails its own probes: {res.failure}")
         profile = res.profile
@@ -75,7 +76,8 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
     try:
         if backends:
             slim, ver = minify_verified(scan, profile, opts, VerifyOptions(backends, options.max_rounds,
-                                                                           options.timeout, options.probes),
+                                                                           options.timeout, options.probes,
+                                                                           dict(options.limits)),
                                         work, progress=options.progress)
         else:
             slim, ver = plan_and_build(scan, profile, opts, work), None

@@ -31,6 +31,7 @@ class VerifyOptions:
     max_rounds: int = 4
     timeout: float = 300.0
     probes: list | None = None  # imgopt.trace.probes.Probe list; None: the defaults
+    limits: dict = field(default_factory=dict)  # TraceOptions pids / memory / cpu_limit for the probe runs
 
 
 @dataclass
@@ -66,11 +67,12 @@ class Verification:
         return [a for r in self.rounds for a in r.added]
 
 
-def run_probes_on(slim_image, probes, backend: str, timeout: float):
+def run_probes_on(slim_image, probes, backend: str, timeout: float, limits: dict | None = None):
     from imgopt.trace.options import TraceOptions
     from imgopt.trace.run import trace_image
 
-    return trace_image(slim_image, probes, TraceOptions(backend=backend, timeout=timeout, trace_reads=False))
+    return trace_image(slim_image, probes, TraceOptions(backend=backend, timeout=timeout, trace_reads=False,
+                                                        **(limits or {})))
 
 
 def compare(original: AccessProfile | None, results: list[ProbeResult]) -> list[str]:
@@ -124,7 +126,7 @@ def minify_verified(scan: Scan, profile: AccessProfile | None, opts: MinifyOptio
         rnd = Round(n, slim.kept_files, [])
         failing_profiles = []
         for backend in vopts.backends:
-            res = run_probes_on(slim.image, vopts.probes, backend, vopts.timeout)
+            res = run_probes_on(slim.image, vopts.probes, backend, vopts.timeout, vopts.limits)
             rnd.results.append(BackendResult(backend, res.passed, res.failure, res.profile.probes,
                                              res.profile.ready_time, res.missing[:50]))
             if not res.passed:

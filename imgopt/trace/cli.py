@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, source_options
+from imgopt.cli_options import (format_option, handle_errors, insecure_option, limit_options, platform_option,
+                                source_options)
 from imgopt.errors import BadInput, Failed
 
 
@@ -34,6 +35,10 @@ from imgopt.errors import BadInput, Failed
 @click.option("--cpus", default="auto", show_default=True, metavar="auto|all|LIST",
               help="CPUs for the tracer and the app.  auto: one CPU when traced (ptrace stops stay on one CPU, "
                    "much cheaper); all: no pinning; or a list like 0,1.")
+@limit_options
+@click.option("--userns", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+              help="native, as root: run the app in a user namespace (its root is an unprivileged host uid); "
+                   "off: root inside is root outside (still without dangerous capabilities, seccomp-filtered).")
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VAL", help="Set an environment variable.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="SRC:DST[:ro]", help="Bind mount (docker backend).")
 @click.option("-u", "--user", default=None, help="Run as USER[:GROUP] (name or id).")
@@ -47,7 +52,8 @@ from imgopt.errors import BadInput, Failed
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
 def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
-          timeout: float, settle: float, tracer: str, reads: bool, cpus: str, env: tuple[str, ...],
+          timeout: float, settle: float, tracer: str, reads: bool, cpus: str, pids: int | None,
+          memory: int | None, cpu_limit: float | None, userns: str, env: tuple[str, ...],
           volumes: tuple[str, ...], user: str | None, entrypoint: str | None, workdir: str | None,
           scratch_dir: str | None, keep_scratch: bool, fmt: str, platform: str | None, insecure: bool,
           quiet: bool) -> None:
@@ -73,7 +79,8 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
                    user=user, workdir=workdir)
     opts = TraceOptions(backend=backend, tracer=tracer, network=network, timeout=timeout, settle=settle,
                         trace_reads=reads, cpus=cpus, overrides=ov, volumes=list(volumes), scratch_dir=scratch_dir,
-                        keep_scratch=keep_scratch)
+                        keep_scratch=keep_scratch, pids=pids, memory=memory, cpu_limit=cpu_limit,
+                        userns=userns)
     opts.check()
     result = api.trace(image, opts, probes=probes, output=output, source=source_options(platform, insecure))
     prof = result.profile

@@ -32,6 +32,7 @@ from imgopt.trace.backends import Target
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.native import ExecResult, connect_loopback
 from imgopt.trace.options import TraceOptions, cpu_set
+from imgopt.trace.owner import owner_alive, owner_tag
 from imgopt.trace.probes import Probe, run_probes
 from imgopt.trace.profile_build import build_profile, launch_ready
 from imgopt.trace.recorder import Recorded
@@ -62,7 +63,7 @@ class DockerBackend:
             raise BadInput("--network none", "the docker backend reaches the container's loopback only as root; "
                                              "use --network host")
         client = docker_client(target.image_name or "docker")
-        ref, loaded = _ensure_loaded(client, target.image)
+        ref, loaded = _ensure_loaded(client, target.image, target.scratch)
         try:
             sess = _DockerSession(client, ref, target.run, target.probes, opts, target.scratch)
             rec, results, exit_info, t_end = sess.run(target.fs)
@@ -74,12 +75,17 @@ class DockerBackend:
                     pass
         profile = build_profile(rec, results, target.run, exit_info, t_end, t_start=sess.t_start, backend=self.name,
                                 tracer=opts.tracer, image=target.image_name, image_digest=target.image_digest,
-                                config_digest=target.config_digest, notes=sess.notes)
-        return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start))
+                                config_digest=target.config_digest, notes=sess.notes,
+                                sandbox=docker_protections(opts, opts.tracer == "strace"))
+        return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start),
+                           limit=sess.limit)
 
 
-def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
-    """A reference the engine knows for ``image``; True when we loaded it (and must remove it)."""
+def _ensure_loaded(client, image: Image, scratch: str | None = None) -> tuple[str, bool]:
+    """A reference the engine knows for ``image``; True when we loaded it (and must remove it).
+
+    The tag is written into the scratch directory first (imgopt.trace.owner.LOADED_TAG): if this run is
+    killed, the next one removes the tag with the dead run's scratch."""
     from docker.errors import ImageNotFound
 
     try:
@@ -91,6 +97,11 @@ def _ensure_loaded(client, image: Image) -> tuple[str, bool]:
 
     base = re.sub(r"[^a-z0-9._-]+", "-", os.path.basename(image.name or "image").lower()).strip("-._") or "image"
     tag = f"imgopt-trace/{base[:60]}:{image.config_digest.split(':')[-1][:12]}"
+    if scratch:
+        from imgopt.trace.owner import LOADED_TAG
+
+        with open(os.path.join(scratch, LOADED_TAG), "w") as f:
+            f.write(tag + "\n")
     write_image(image, f"docker-daemon:{tag}", SinkOptions(compress="keep"))
     return tag, True
 
@@ -190,10 +201,14 @@ class _DockerTarget:
         code = box.get("code")
         return ExecResult(int(code) if code is not None else 126, box.get("out", ""))
 
+    pids_refused = 0  # forks the pids limit refused, as last seen while the container ran
+
     def poll_exit(self) -> dict | None:
         if self.exit is None:
             self.c.reload()
             st = self.c.attrs["State"]
+            if st.get("Running"):
+                self.pids_refused = max(self.pids_refused, _pids_refused(self.c.id))
             if not st.get("Running") and st.get("FinishedAt", "").startswith(("19", "20")) and \
                     not st["FinishedAt"].startswith("0001"):
                 self.exit = {"exit_code": st.get("ExitCode"), "signal": None, "time": _ts(st["FinishedAt"])}
@@ -248,8 +263,10 @@ class _DockerSession(Session):
                 raise BadInput(f"-v {v}", "expected SRC:DST[:ro] with an absolute DST")
             volumes[os.path.abspath(src) if os.path.exists(src) else src] = {"bind": dst, "mode": mode or "rw"}
         kw: dict = dict(name=f"imgopt-trace-{uuid.uuid4().hex[:12]}", network_mode=self.opts.network,
-                        volumes=volumes, environment=list(ov.env) or None, labels={"imgopt.trace": "1"},
+                        volumes=volumes, environment=list(ov.env) or None,
+                        labels={"imgopt.trace": "1", OWNER_LABEL: owner_tag()},
                         hostname=self.run_spec.hostname, detach=True)
+        kw.update(_hardening(self.opts, traced=bool(tracer)))
         cpus = cpu_set(self.opts)
         if cpus:
             kw["cpuset_cpus"] = ",".join(map(str, cpus))
@@ -258,7 +275,6 @@ class _DockerSession(Session):
         if ov.workdir is not None:
             kw["working_dir"] = ov.workdir
         if tracer:
-            kw["cap_add"] = ["SYS_PTRACE"]
             kw["entrypoint"] = tracer[:1]
             kw["command"] = tracer[1:] + ["-o", f"{MOUNT}/out/trace.log", "--"] + argv
         else:
@@ -270,6 +286,7 @@ class _DockerSession(Session):
             raise DaemonError(self.ref, f"docker create failed: {str(e).splitlines()[0][:300]}") from None
 
     def run(self, fs: RootFS) -> tuple[Recorded, list, dict | None, float]:
+        _remove_stale_containers(self.client)
         tracer, bundle = self._strace()
         c = self._create(tracer, bundle)
         target = None
@@ -295,11 +312,14 @@ class _DockerSession(Session):
         finally:
             if target is not None and target.netns is not None:
                 target.netns.close()
+            self.limit = _limit_hit(c, self.opts, target.pids_refused if target is not None else 0)
             try:
                 c.kill()
             except Exception:  # noqa: BLE001 - already exited
                 pass
             self.output = target.output() if target is not None else ""
+            if self.limit:
+                self.notes.append(f"limit: {self.limit}")
             try:
                 c.remove(force=True)
             except Exception:  # noqa: BLE001
@@ -316,6 +336,85 @@ class _DockerSession(Session):
         read_logs(rec, fs, self.run_spec.workdir, os.path.join(self.scratch, "out"), self._exec_logs, self.mapped,
                   self.notes, self.opts.trace_reads)
         return rec
+
+
+OWNER_LABEL = "imgopt.trace.owner"
+
+
+def _hardening(opts: TraceOptions, traced: bool) -> dict:
+    """``docker create`` arguments: the native sandbox's capabilities, seccomp policy and limits.
+
+    Every capability is dropped and the native sandbox's set is added back
+    (Docker's default less NET_RAW and MKNOD; SYS_PTRACE for strace when
+    traced); ``no-new-privileges``; the same seccomp policy as the native
+    backend (imgopt.trace.seccomp: Docker's default, ptrace attach denied);
+    pids, memory (no swap on top) and CPU limits.  Docker masks and
+    read-only-mounts the /proc and /sys paths itself.
+    """
+    from imgopt.trace.native import _CAP_NAMES, sandbox_caps
+    from imgopt.trace.seccomp import docker_profile
+
+    kw: dict = {"cap_drop": ["ALL"], "cap_add": [_CAP_NAMES[c] for c in sandbox_caps(traced)],
+                "security_opt": ["no-new-privileges", "seccomp=" + docker_profile()],
+                "pids_limit": opts.pids or -1}
+    if opts.memory:
+        kw["mem_limit"] = opts.memory
+        kw["memswap_limit"] = opts.memory
+    if opts.cpu_limit:
+        kw["nano_cpus"] = int(opts.cpu_limit * 1e9)
+    return kw
+
+
+def docker_protections(opts: TraceOptions, traced: bool) -> dict:
+    """What the docker backend's container had (AccessProfile.sandbox)."""
+    from imgopt.trace.seccomp import VERSION
+
+    kw = _hardening(opts, traced)
+    return {"engine": "docker", "user_namespace": False, "capabilities": kw["cap_add"], "no_new_privs": True,
+            "seccomp": VERSION, "masked_paths": "docker default", "readonly_paths": "docker default",
+            "cgroup": "docker", "limits": {"pids": opts.pids, "memory": opts.memory, "cpu": opts.cpu_limit},
+            "network": opts.network}
+
+
+def _pids_refused(cid: str) -> int:
+    """How often the container's pids limit refused a fork (its cgroup's pids.events; 0 if unknown).
+
+    Read while it runs: the engine removes the cgroup when the container stops."""
+    for d in (f"/sys/fs/cgroup/pids/docker/{cid}", f"/sys/fs/cgroup/pids/system.slice/docker-{cid}.scope",
+              f"/sys/fs/cgroup/system.slice/docker-{cid}.scope", f"/sys/fs/cgroup/docker/{cid}"):
+        try:
+            with open(os.path.join(d, "pids.events")) as f:
+                m = re.search(r"^max (\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        return int(m.group(1)) if m else 0
+    return 0
+
+
+def _limit_hit(container, opts: TraceOptions, pids_refused: int = 0) -> str:
+    """Which limit stopped the container's app ('' when none did): OOMKilled, or its pids.events."""
+    from imgopt.trace.cgroup import human_bytes
+
+    try:
+        container.reload()
+        st = container.attrs["State"]
+    except Exception:  # noqa: BLE001
+        return ""
+    if st.get("OOMKilled") and opts.memory:
+        return f"the app was killed by the memory limit ({human_bytes(opts.memory)}); raise --memory"
+    if opts.pids and (pids_refused or (st.get("Running") and _pids_refused(container.id))):
+        return f"the app hit the pids limit ({opts.pids} processes and threads); raise --pids"
+    return ""
+
+
+def _remove_stale_containers(client) -> None:
+    """Containers a killed imgopt left behind (its owner label names a dead process)."""
+    try:
+        for c in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+            if not owner_alive(c.labels.get(OWNER_LABEL, "")):
+                c.remove(force=True)
+    except Exception:  # noqa: BLE001 - best effort; the engine answers errors for containers being removed
+        pass
 
 
 def _ts(text: str) -> float:

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgopt.errors import ImgoptError
+from imgopt.trace.cgroup import Limits, RunCgroup
 from imgopt.trace.runspec import RunSpec
 
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
+CAP_SYS_PTRACE = 19
 
 
 class SandboxError(ImgoptError):
@@ -57,10 +59,30 @@ def connect_loopback(s: socket.socket, port: int, timeout: float) -> socket.sock
     return s
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    import ctypes
+def _preexec(cgroup: RunCgroup | None):
+    def run() -> None:  # in the child between fork and exec: into the run's cgroup, die with us
+        import ctypes
 
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if cgroup is not None:
+            cgroup.join_self()
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    return run
+
+
+def sandbox_caps(traced: bool) -> list[int]:
+    """The sandbox's capabilities: Docker's default set less NET_RAW and MKNOD, plus SYS_PTRACE when traced.
+
+    strace needs CAP_SYS_PTRACE to read the memory (the path arguments) of a
+    tracee whose uid changed (nginx's workers after ``setuid``: the kernel
+    makes them non-dumpable); without it those paths are lost.  strace and
+    the app share one capability set (a capability in the tracer's bounding
+    set comes back to a root app at exec), so the app has it too, as in the
+    docker backend with ``--cap-add SYS_PTRACE``; the seccomp filter denies
+    attaching to any process and PID 1's memory is masked.
+    """
+    from imgopt.trace.sandbox_init import DEFAULT_CAPS
+
+    return sorted({*DEFAULT_CAPS, *((CAP_SYS_PTRACE,) if traced else ())})
 
 
 class AgentClient:
@@ -129,7 +151,8 @@ class NativeSandbox:
 
     def __init__(self, rootfs: str, run: RunSpec, scratch: str, *, network: str = "none",
                  tracer: list[str] | None = None, log_path: str | None = None, bundle: str | None = None,
-                 overlay: bool = True, fanotify_mask: int = 0, cpus: list[int] | None = None):
+                 overlay: bool = True, fanotify_mask: int = 0, cpus: list[int] | None = None,
+                 limits: Limits | None = None, seccomp: bool = True, userns: bool = False):
         self.rootfs = os.path.abspath(rootfs)
         self.run = run
         self.scratch = scratch
@@ -148,6 +171,13 @@ class NativeSandbox:
         self.exit: dict | None = None
         self.fanotify_fd = -1
         self.notes: list[str] = []
+        self.limits = limits if limits is not None else Limits()
+        self.seccomp = seccomp
+        self.userns_root = userns and os.geteuid() == 0  # as root: the app in a user namespace (userns.py)
+        self.cgroup: RunCgroup | None = None
+        self.limit_hit = ""  # the one line saying which limit stopped the app ('' when none did)
+        self.caps = sandbox_caps(tracer is not None)
+        self.protections: dict[str, Any] = {}  # what was in effect (AccessProfile.sandbox)
 
     # ------------------------------------------------------------ start
 
@@ -180,11 +210,28 @@ class NativeSandbox:
             "workdir": self.run.workdir,
             "cred": {"uid": self.run.uid, "gid": self.run.gid, "groups": self.run.groups},
             "etc_files": self._etc_files(), "tracer": self.tracer, "log": self.log_path, "cpus": self.cpus,
+            "caps": self.caps,
         }
+        if self.userns_root:
+            from imgopt.trace.userns import HOST_BASE, id_map
+
+            spec["userns_map"] = id_map()
+            for p in [*spec["etc_files"].values()]:
+                os.chown(p, HOST_BASE, HOST_BASE)
+        if self.seccomp:
+            from imgopt.trace.seccomp import compile_bpf
+
+            spec["seccomp"] = os.path.join(self.scratch, "seccomp.bpf")
+            with open(spec["seccomp"], "wb") as f:
+                f.write(compile_bpf())
         if self.overlay:
             up, work = os.path.join(self.scratch, "upper"), os.path.join(self.scratch, "work")
             os.makedirs(up, exist_ok=True)
             os.makedirs(work, exist_ok=True)
+            if self.userns_root:  # the overlay's root directory is the upper's: owned by the sandbox's root
+                from imgopt.trace.userns import HOST_BASE
+
+                os.chown(up, HOST_BASE, HOST_BASE)
             spec["overlay"] = {"lower": self.rootfs, "upper": up, "work": work}
         if self.bundle:
             spec["bundle"] = self.bundle
@@ -204,19 +251,48 @@ class NativeSandbox:
             cmd += ["--user", "--map-root-user"]
         return cmd + ["--", sys.executable, "-I", "-S", INIT, spec_path]
 
+    def _protections(self) -> dict[str, Any]:
+        from imgopt.trace import sandbox_init as si
+        from imgopt.trace.seccomp import VERSION, digest
+        from imgopt.trace.userns import HOST_BASE
+
+        return {
+            "engine": "unshare", "user_namespace": os.geteuid() != 0 or self.userns_root,
+            "uid_map": f"0 {HOST_BASE} 65536" if self.userns_root else f"0 {os.geteuid()} 1" if os.geteuid() else None,
+            "capabilities": [_CAP_NAMES.get(c, str(c)) for c in self.caps], "no_new_privs": True,
+            "seccomp": f"{VERSION} ({digest()})" if self.seccomp else None,
+            "masked_paths": ["/" + p for p in si.MASKED_PATHS] + ["/proc/1/mem"],
+            "readonly_paths": ["/" + p for p in si.READONLY_PATHS] + ["/sys"],
+            "cgroup": self.cgroup.describe() if self.cgroup else None,
+            "limits": self.limits.describe() if self.cgroup else {"pids": None, "memory": None, "cpu": None},
+            "network": self.network,
+        }
+
     def start(self, timeout: float = 60.0) -> None:
         """Set the sandbox up and exec the entrypoint; returns once it is running."""
+        if any(v is not None for v in self.limits.describe().values()):
+            self.cgroup, why = RunCgroup.create(self.limits)
+            if why:
+                self.notes.append(f"sandbox: {why}")
+        if os.geteuid() == 0 and not self.userns_root:
+            self.notes.append("sandbox: no user namespace (a rootfs imgopt did not unpack, or --userns off: "
+                              "root inside is root outside, held by the capability set, seccomp and "
+                              "no_new_privs)")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             spec_path = os.path.join(self.scratch, "spec.json")
             with open(spec_path, "w") as f:
                 json.dump(self._spec(child.fileno()), f)
             out = open(self.output_path, "wb")
+            if self.userns_root:  # /dev/stdout reopens it (/proc/self/fd/1): the sandbox's root must own it
+                from imgopt.trace.userns import HOST_BASE
+
+                os.fchown(out.fileno(), HOST_BASE, HOST_BASE)
             self.launched = time.time()
             try:
                 self.proc = subprocess.Popen(self.command(spec_path), stdin=subprocess.DEVNULL, stdout=out,
                                              stderr=subprocess.STDOUT, pass_fds=[child.fileno()],
-                                             preexec_fn=_pdeathsig, start_new_session=True)
+                                             preexec_fn=_preexec(self.cgroup), start_new_session=True)
             except FileNotFoundError:
                 raise SandboxError("unshare", "not installed (util-linux)") from None
             finally:
@@ -224,6 +300,7 @@ class NativeSandbox:
         finally:
             child.close()
         self.agent = AgentClient(parent)
+        self.protections = self._protections()
         ev = self._next_event(timeout)
         if ev.get("event") != "started":
             self.stop()
@@ -333,6 +410,17 @@ class NativeSandbox:
         if self.fanotify_fd >= 0:
             os.close(self.fanotify_fd)
             self.fanotify_fd = -1
+        if self.cgroup is not None:
+            self.limit_hit = self.cgroup.hit()
+            if self.limit_hit:
+                self.notes.append(f"limit: {self.limit_hit}")
+            self.cgroup.remove()
+            self.cgroup = None
+
+
+_CAP_NAMES = {0: "CHOWN", 1: "DAC_OVERRIDE", 3: "FOWNER", 4: "FSETID", 5: "KILL", 6: "SETGID", 7: "SETUID",
+              8: "SETPCAP", 10: "NET_BIND_SERVICE", 13: "NET_RAW", 18: "SYS_CHROOT", 19: "SYS_PTRACE", 27: "MKNOD",
+              29: "AUDIT_WRITE", 31: "SETFCAP"}
 
 
 def _read_host(path: str) -> str:

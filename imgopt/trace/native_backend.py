@@ -32,8 +32,19 @@ class NativeBackend:
         profile = build_profile(rec, results, target.run, exit_info, t_end, t_start=sess.t_start,
                                 backend=self.name, tracer=opts.tracer, image=target.image_name,
                                 image_digest=target.image_digest, config_digest=target.config_digest,
-                                notes=sess.notes)
-        return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.launched))
+                                notes=sess.notes, sandbox=sess.sandbox)
+        return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.launched),
+                           limit=sess.limit)
+
+
+def _shifted(rootfs: str) -> bool:
+    """Is ``rootfs`` owned by the sandbox's uid range (shifted by trace_image), so a user namespace fits it?"""
+    from imgopt.trace.userns import HOST_BASE
+
+    try:
+        return os.stat(rootfs).st_uid >= HOST_BASE
+    except OSError:
+        return False
 
 
 class NativeSession(Session):
@@ -56,7 +67,8 @@ class NativeSession(Session):
             fan_mask = MASK
         sb = NativeSandbox(self.fs.root, self.run_spec, self.scratch, network=opts.network, tracer=tracer,
                            log_path=f"{MOUNT}/out/trace.log" if tracer else None, bundle=bundle,
-                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts))
+                           overlay=opts.overlay, fanotify_mask=fan_mask, cpus=cpu_set(opts), limits=opts.limits(),
+                           userns=opts.userns == "auto" and _shifted(self.fs.root), seccomp=opts.seccomp)
         fan = None
         try:
             sb.start(timeout=min(60.0, opts.timeout))
@@ -75,6 +87,7 @@ class NativeSession(Session):
             sb.stop(self.opts.grace)
             self.output = sb.output()
             self.notes.extend(sb.notes)
+            self.sandbox, self.limit = sb.protections, sb.limit_hit
         t_end = time.time()
         rec = self._record(sb, fan)
         return rec, results, exit_info, t_end

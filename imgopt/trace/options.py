@@ -29,6 +29,16 @@ class TraceOptions:
     volumes: list[str] = field(default_factory=list)  # docker backend: -v SRC:DST[:ro]
     scratch_dir: str | None = None  # where the scratch directory is made (default: $TMPDIR)
     keep_scratch: bool = False  # leave the scratch directory (logs, rootfs) for debugging
+    pids: int | None = 4096  # --pids: processes + threads in the sandbox (None: unlimited)
+    memory: int | None = 4 << 30  # --memory: bytes, no swap on top (None: unlimited)
+    cpu_limit: float | None = None  # --cpu-limit: CPUs of time per second (None: no quota; --cpus pins)
+    userns: str = "auto"  # native, as root: auto (the app in a user namespace when imgopt unpacked the rootfs) | off
+    seccomp: bool = True  # native: load the seccomp filter (False only to measure what it costs)
+
+    def limits(self):
+        from imgopt.trace.cgroup import Limits
+
+        return Limits(pids=self.pids, memory=self.memory, cpu=self.cpu_limit)
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
@@ -42,6 +52,11 @@ class TraceOptions:
         if not 0 < self.timeout <= 86400:
             raise BadInput(f"--timeout {self.timeout}", "must be between 0 and 86400 seconds")
         cpu_set(self)  # raises on a malformed list
+        from imgopt.trace.cgroup import check
+
+        check(self.limits())
+        if self.userns not in ("auto", "off"):
+            raise BadInput(f"--userns {self.userns}", "expected auto or off")
         if self.volumes and self.backend == "native":
             raise BadInput("-v", "volumes need the docker backend (--backend docker)")
 

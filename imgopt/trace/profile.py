@@ -76,6 +76,9 @@ class AccessProfile:
     tracer: str = "strace"
     schema: str = SCHEMA
     notes: list[str] = field(default_factory=list)
+    # the protections the run had: engine, user_namespace, capabilities, no_new_privs, seccomp, masked_paths,
+    # readonly_paths, cgroup, limits {pids, memory, cpu}, network ({} in profiles from before it was recorded)
+    sandbox: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

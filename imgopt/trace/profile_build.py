@@ -11,7 +11,7 @@ from imgopt.trace.runspec import RunSpec
 
 def build_profile(rec: Recorded, results: list[ProbeResult], run: RunSpec, exit_info: dict | None, t_end: float,
                   *, t_start: float, backend: str, tracer: str, image: str, image_digest: str,
-                  config_digest: str, notes: list[str]) -> AccessProfile:
+                  config_digest: str, notes: list[str], sandbox: dict | None = None) -> AccessProfile:
     """The AccessProfile of one run (times relative to the entrypoint's exec)."""
     t0 = rec.t0 if rec.t0 is not None else t_start
     passed = bool(results) and all(r.passed for r in results)
@@ -30,7 +30,7 @@ def build_profile(rec: Recorded, results: list[ProbeResult], run: RunSpec, exit_
         env=list(run.env), workdir=run.workdir, user=run.user, started_at=started.replace("+00:00", "Z"),
         duration=round(max(0.0, t_end - t0), 6), ready_time=ready, exit_code=exit_code,
         files=rec.file_accesses(t0, ready), processes=procs, probes=results,
-        written_dirs=sorted(rec.written_dirs), tracer=tracer, notes=list(notes))
+        written_dirs=sorted(rec.written_dirs), tracer=tracer, notes=list(notes), sandbox=dict(sandbox or {}))
 
 
 def launch_ready(profile: AccessProfile, rec: Recorded, t_start: float, launched: float) -> float | None:

@@ -15,6 +15,7 @@ class TraceResult:
     scratch: str | None = None  # kept scratch directory, with keep_scratch
     launch_ready: float | None = None  # seconds from launching the sandbox to ready (what benchmarks compare)
     profile_path: str | None = None  # where the profile was saved, if it was
+    limit: str = ""  # which resource limit stopped the app, as one line ('' when none did)
 
     def to_json(self) -> dict[str, Any]:
         """The access profile: what ``imgopt trace --format json`` prints (``imgopt.profile/v1``)."""
@@ -31,11 +32,12 @@ class TraceResult:
 
     @property
     def failure(self) -> str:
-        """One line: the first failed probe and why ('' when all passed)."""
+        """One line: the limit that stopped the app, else the first failed probe and why ('' when all passed)."""
         for p in self.profile.probes:
             if not p.passed:
-                return f"probe {p.name!r} failed: {p.detail}"
-        return ""
+                line = f"probe {p.name!r} failed: {p.detail}"
+                return f"{self.limit} ({line[:300]})" if self.limit else line
+        return self.limit if self.limit and not self.passed else ""
 
 
 __all__ = ["TraceResult"]

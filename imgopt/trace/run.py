@@ -51,6 +51,10 @@ def trace_image(image: Image, probes: list[Probe] | None = None,
     try:
         rootfs = os.path.join(scratch, "rootfs")
         unpack(image, rootfs)
+        if opts.backend == "native" and opts.userns == "auto" and os.geteuid() == 0:
+            from imgopt.trace.userns import shift_ownership
+
+            shift_ownership(rootfs)  # our own copy: owned by the sandbox's uid range (imgopt.trace.userns)
         res = _run(RootFS(rootfs), image.config, probes, opts, scratch, image, image.name, image.digest,
                    image.config_digest)
         if opts.keep_scratch:

@@ -48,14 +48,23 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 SYS_PIVOT_ROOT, SYS_CAPSET = 155, 126
-PR_CAPBSET_DROP, PR_SET_PDEATHSIG = 24, 1
+PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 24, 1, 4
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CLONE_NEWUSER = 0x10000000
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 DIR_FLAGS = O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TRACE_DIR = ".imgopt-trace"  # where the bundle is mounted, relative to the root
-# Docker's default capability set (moby oci/caps/defaults.go)
-DEFAULT_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)
+# Docker's default capability set (moby oci/caps/defaults.go) less CAP_NET_RAW (13) and CAP_MKNOD (27):
+# no raw sockets, no device nodes (Docker's device cgroup makes a made node useless; here nothing would)
+DEFAULT_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 29, 31)
+# As runc/moby (oci/defaults.go): files and directories of /proc and /sys a container must not reach
+MASKED_PATHS = ("proc/asound", "proc/acpi", "proc/kcore", "proc/keys", "proc/latency_stats", "proc/timer_list",
+                "proc/timer_stats", "proc/sched_debug", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap")
+READONLY_PATHS = ("proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger")
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 MAX_OUTPUT = 64 << 10
+FILTER = {"bpf": b""}  # the seccomp program, read from the spec before pivot_root
 
 
 def _check(ret: int, what: str) -> int:
@@ -154,12 +163,16 @@ def mount_root(spec: dict) -> tuple[str, bool]:
         opts = f"lowerdir={ov['lower']},upperdir={ov['upper']},workdir={ov['work']}"
         for extra in ("", ",userxattr") if spec.get("userns") else ("",):
             try:
-                mount("overlay", merged, "overlay", 0, opts + extra)
+                mount("overlay", merged, "overlay", MS_NODEV, opts + extra)  # no device nodes from the image
                 return merged, True
             except OSError as e:
                 err = e
         log(f"overlay not available ({err.strerror}): the rootfs takes the writes")
     mount(spec["rootfs"], merged, None, MS_BIND | MS_REC)
+    try:
+        mount(None, merged, None, MS_REMOUNT | MS_BIND | MS_NODEV)
+    except OSError as e:
+        log(f"root not remounted nodev: {e.strerror}")
     return merged, False
 
 
@@ -212,6 +225,17 @@ def mount_special(root_fd: int, spec: dict) -> None:
     assert fd is not None
     mount("proc", fdpath(fd), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.close(fd)
+    if spec.get("userns_map") and spec.get("network") != "host":
+        # the app's root has no capability in this network namespace (it belongs to the host's user
+        # namespace): let it bind the ports below 1024 as rootless Docker does (this namespace only)
+        fd = open_dir(root_fd, "proc", create=False, replace_last=False)  # the new mount on top
+        try:
+            with open(f"{fdpath(fd)}/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
+                f.write("0")
+        except OSError as e:
+            log(f"ip_unprivileged_port_start: {e.strerror}")
+        finally:
+            os.close(fd)
     mount_dev(root_fd, bool(spec.get("userns")))
     fd = open_dir(root_fd, "sys")
     assert fd is not None
@@ -224,6 +248,7 @@ def mount_special(root_fd: int, spec: dict) -> None:
         except OSError as e:
             log(f"/sys not mounted: {e.strerror}")
     os.close(fd)
+    protect_kernel_paths(root_fd)
     for rel, src in (spec.get("etc_files") or {}).items():
         fd = open_file(root_fd, rel)
         if fd is None:
@@ -241,6 +266,61 @@ def mount_special(root_fd: int, spec: dict) -> None:
         assert fd is not None
         mount(spec["out"], fdpath(fd), None, MS_BIND)
         os.close(fd)
+
+
+def protect_kernel_paths(root_fd: int) -> None:
+    """Mask and make read-only what runc does in /proc and /sys; and PID 1's memory (ours).
+
+    A masked file gets /dev/null bound over it, a masked directory an empty
+    read-only tmpfs; a read-only path is bound onto itself and remounted
+    read-only (so ``/proc/sys`` cannot change a host-wide sysctl, not even
+    for root with CAP_SYS_ADMIN, which the app does not have anyway).  The
+    app holds CAP_SYS_PTRACE for the tracer; ``/proc/1/mem`` is masked so it
+    cannot write this process's memory (ptrace attach is denied by seccomp).
+    Paths this kernel does not have are skipped.
+    """
+    for rel in (*MASKED_PATHS, "proc/1/mem", "proc/1/task/1/mem"):
+        parent, _, name = rel.rpartition("/")
+        pfd = open_dir(root_fd, parent, create=False, replace_last=False)
+        if pfd is None:
+            continue
+        try:
+            try:
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            except FileNotFoundError:
+                continue
+            try:
+                import stat as _stat
+
+                if _stat.S_ISDIR(os.fstat(fd).st_mode):
+                    mount("tmpfs", fdpath(fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+                else:
+                    mount("/dev/null", fdpath(fd), None, MS_BIND)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(pfd)
+    for rel in READONLY_PATHS:
+        parent, _, name = rel.rpartition("/")
+        pfd = open_dir(root_fd, parent, create=False, replace_last=False)
+        if pfd is None:
+            continue
+        try:
+            try:
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            except FileNotFoundError:
+                continue
+            try:
+                mount(fdpath(fd), fdpath(fd), None, MS_BIND | MS_REC)
+            finally:
+                os.close(fd)
+            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)  # the new mount on top
+            try:
+                mount(None, fdpath(fd), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(pfd)
 
 
 def remount_ro(root_fd: int, rel: str, flags: int) -> None:
@@ -274,23 +354,24 @@ def lo_up() -> None:
 # ---------------------------------------------------------- credentials
 
 
-def drop_caps() -> None:
-    """Keep only Docker's default capabilities (bounding, permitted, effective)."""
+def drop_caps(caps: "tuple[int, ...] | list[int]" = DEFAULT_CAPS) -> None:
+    """Keep only ``caps`` (bounding, permitted, effective); inheritable and ambient empty."""
     for cap in range(64):
-        if cap in DEFAULT_CAPS:
+        if cap in caps:
             continue
         if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 and ctypes.get_errno() == errno.EINVAL:
             break  # past the last capability this kernel knows
-    mask = sum(1 << c for c in DEFAULT_CAPS)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    mask = sum(1 << c for c in caps)
     hdr = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = struct.pack("6I", mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, 0, mask >> 32, mask >> 32, 0)
     hbuf, dbuf = ctypes.create_string_buffer(hdr, len(hdr)), ctypes.create_string_buffer(data, len(data))
     libc.syscall(SYS_CAPSET, hbuf, dbuf)  # best effort (fails harmlessly without CAP_SETPCAP)
 
 
-def become(cred: dict) -> None:
-    """Switch to the image's user (groups, gid, uid); Docker's default caps."""
-    drop_caps()
+def become(cred: dict, caps: "list[int] | None" = None) -> None:
+    """Switch to the image's user (groups, gid, uid); the sandbox's capabilities."""
+    drop_caps(DEFAULT_CAPS if caps is None else caps)
     try:
         os.setgroups(cred.get("groups") or [])
     except PermissionError:
@@ -302,13 +383,53 @@ def become(cred: dict) -> None:
 # ------------------------------------------------------------ processes
 
 
+def spawn(spec: dict, child) -> int:
+    """fork; the child calls ``child()`` (which never returns), in a user namespace of its own when the spec
+    has ``userns_map`` (this process, in the parent namespace, writes its maps)."""
+    m = spec.get("userns_map")
+    if not m:
+        pid = os.fork()
+        if pid == 0:
+            child()
+        return pid
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r1)
+        os.close(w2)
+        ok = libc.unshare(CLONE_NEWUSER) == 0
+        os.write(w1, b"1" if ok else b"0")
+        os.close(w1)
+        if not ok or os.read(r2, 1) != b"1":
+            sys.stderr.write("imgopt-sandbox: cannot enter the sandbox's user namespace\n")
+            os._exit(125)
+        os.close(r2)
+        child()
+    os.close(w1)
+    os.close(r2)
+    ok = os.read(r1, 1) == b"1"
+    os.close(r1)
+    try:
+        if ok:
+            for name in ("uid", "gid"):
+                with open(f"/proc/{pid}/{name}_map", "w") as f:
+                    f.write(" ".join(map(str, m[name])) + "\n")
+    except OSError as e:
+        log(f"user namespace maps: {e.strerror}")
+        ok = False
+    os.write(w2, b"1" if ok else b"0")
+    os.close(w2)
+    return pid
+
+
 def exec_app(spec: dict, argv: list[str], env: list[str], tracer: list[str] | None, log_path: str | None) -> None:
     """In the forked child: become the user, chdir, exec (never returns)."""
     try:
         os.setsid()
         if spec.get("cpus"):  # tracer and app on the same CPU(s): ptrace stops without cross-CPU wakeups
             os.sched_setaffinity(0, set(spec["cpus"]))
-        become(spec["cred"])
+        become(spec["cred"], spec.get("caps"))
         try:
             os.chdir(spec["workdir"] or "/")
         except OSError as e:
@@ -319,6 +440,8 @@ def exec_app(spec: dict, argv: list[str], env: list[str], tracer: list[str] | No
             sys.stderr.write(f"imgopt-sandbox: exec: {argv[0]!r}: executable file not found in $PATH\n")
             os._exit(127)
         envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+        if spec.get("userns_map"):  # PID 1 is not filtered (the namespace boundary holds it): filter here
+            load_seccomp(FILTER["bpf"])
         if tracer:
             full = tracer + ["-o", log_path or "/dev/null", "--", path] + argv[1:]
             os.execve(full[0], full, envd)
@@ -430,8 +553,8 @@ class Agent:
     def run_exec(self, req: dict) -> dict:
         """Run a probe command inside the sandbox; its output and exit code."""
         r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+
+        def child() -> None:
             os.close(r)
             os.dup2(w, 1)
             os.dup2(w, 2)
@@ -443,6 +566,8 @@ class Agent:
                 signal.signal(s, signal.SIG_DFL)
             exec_app(self.spec, req["argv"], req.get("env") or self.spec["env"],
                      self.spec.get("tracer") if req.get("trace") else None, req.get("log"))
+
+        pid = spawn(self.spec, child)
         os.close(w)
         out = bytearray()
         deadline = time.monotonic() + float(req.get("timeout", 30))
@@ -474,8 +599,27 @@ class Agent:
         return {"exit_code": res["exit_code"], "output": out.decode("utf-8", "replace"), "timed_out": timed_out}
 
 
+def load_seccomp(bpf: bytes) -> None:
+    """no_new_privs, then the seccomp filter (classic BPF from the host) for this process and its children."""
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if not bpf:
+        return
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.addressof(buf))
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
 def main() -> None:
     spec = json.load(open(sys.argv[1]))
+    bpf = b""
+    if spec.get("seccomp"):
+        with open(spec["seccomp"], "rb") as f:
+            bpf = f.read()
+    FILTER["bpf"] = bpf
     ctl = socket.socket(fileno=spec["control_fd"])
     os.set_inheritable(ctl.fileno(), False)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -491,12 +635,24 @@ def main() -> None:
         pivot(root)
         if spec.get("workdir"):  # created if missing, as runc does (inside the new root: symlinks stay in it)
             try:
-                os.makedirs(os.path.realpath(spec["workdir"]), 0o755, exist_ok=True)
+                wd = os.path.realpath(spec["workdir"])
+                if not os.path.isdir(wd):
+                    os.makedirs(wd, 0o755, exist_ok=True)
+                    if spec.get("userns_map"):  # owned by the sandbox's root, as runc makes it
+                        base = spec["userns_map"]["uid"][1]
+                        os.chown(wd, base, spec["userns_map"]["gid"][1])
+                        del base
             except OSError as e:
                 log(f"workdir {spec['workdir']}: {e.strerror}")
         if spec.get("network") != "host":
             lo_up()
         socket.sethostname(spec.get("hostname", "imgopt-trace"))
+        # From here on nothing in the sandbox gains privileges or makes a denied syscall, this process
+        # included (it forks the app and the exec probes; a ptrace of it is denied, its memory masked).
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        drop_caps(spec.get("caps") or DEFAULT_CAPS)
+        if not spec.get("userns_map"):  # else each child loads it in its own user namespace (spawn)
+            load_seccomp(bpf)
     except OSError as e:
         ctl.send(json.dumps({"event": "error", "error": f"sandbox setup failed: {e}"}).encode())
         sys.exit(125)
@@ -506,8 +662,8 @@ def main() -> None:
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, lambda *_: sys.exit(0))
     t_exec = time.time()
-    pid = os.fork()
-    if pid == 0:
+
+    def child() -> None:
         ctl.close()
         if fan_fd >= 0:
             os.close(fan_fd)
@@ -517,7 +673,8 @@ def main() -> None:
         for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         exec_app(spec, spec["argv"], spec["env"], spec.get("tracer"), spec.get("log"))
-    drop_caps()
+
+    pid = spawn(spec, child)
     agent = Agent(spec, ctl, pid, wake_r)
     agent.send({"event": "started", "pid": pid, "time": t_exec, "overlay": overlay},
                [fan_fd] if fan_fd >= 0 else None)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from imgopt.trace.options import TraceOptions
 
 
 def mkscratch(opts: TraceOptions) -> str:
-    base = opts.scratch_dir
-    if base:
-        os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix="imgopt-trace-", dir=base)
+    """A scratch directory marked with its owner; dead runs' leftovers beside it removed (imgopt.trace.owner)."""
+    from imgopt.trace.owner import make_scratch
+
+    return make_scratch(opts.scratch_dir)
 
 
 def rmtree(path: str) -> None:

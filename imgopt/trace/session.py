@@ -30,6 +30,8 @@ class Session:
         self.t_start = 0.0
         self.mapped: set[str] = set()
         self._exec_logs: list[str] = []
+        self.sandbox: dict = {}  # the protections in effect (AccessProfile.sandbox)
+        self.limit = ""  # which resource limit stopped the app ('' when none did)
 
     def _exec_log(self, i: int) -> str | None:
         """Where exec probe ``i``'s strace log goes (inside the sandbox), None when not tracing."""

@@ -139,7 +139,8 @@ def _run(image: str, profile, *, trace_first: bool, dest: str, layout: str, code
             written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=insecure))
             if removed_file:
                 _write_removed(removed_file, slim_img)
-            report = _report(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0)
+            report = _report(img, scan, slim_img, ver, written.manifest_digest, dest, time.monotonic() - t0,
+                             profile)
         finally:
             scan.close()
             shutil.rmtree(work, ignore_errors=True)
@@ -176,7 +177,12 @@ def _write_removed(path: str, slim_img) -> None:
             json.dump(doc, f, indent=1)
 
 
-def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) -> dict:
+def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float, profile=None) -> dict:
+    from dataclasses import asdict
+
+    from imgopt.minify.naming import written_names
+    from imgopt.trace.autoprobe import report as probing_report
+
     by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in slim_img.removed:
@@ -201,6 +207,9 @@ def _report(img, scan, slim_img, ver, digest: str, dest: str, seconds: float) ->
         "removed_by_class": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_class.items(), key=lambda x: -x[1][0])},
         "removed_by_dir": {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(by_dir.items(), key=lambda x: -x[1][0])[:15]},
         "keep_rules": slim_img.plan.rules_applied,
+        "tags": written_names(dest, new),
+        "probing": probing_report(profile),
+        "dirs": [asdict(d) for d in slim_img.plan.dirs],
         "verification": None if ver is None else {
             "passed": ver.passed, "rounds": len(ver.rounds),
             "added": [{"path": p, "why": w} for p, w in ver.added],
@@ -234,6 +243,9 @@ def _text(rep: dict) -> str:
                          + (f", ready in {r['ready_time']:.2f} s" if r["ready_time"] else ""))
         for a in v["added"][:10]:
             lines.append(f"    added {a['path']}: {a['why']}")
+    from imgopt.minify.summary import probing_lines
+
+    lines += probing_lines(rep)
     lines += ["", "  removed by junk class:"]
     for k, v2 in list(rep["removed_by_class"].items())[:10]:
         lines.append(f"    {k:<28} {human(v2['bytes']):>10} in {v2['files']:,} files")

@@ -30,7 +30,8 @@ from imgopt.errors import BadInput, DaemonError
 from imgopt.image.model import Image
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.native import ExecResult, connect_loopback
-from imgopt.trace.probes import Probe, default_probes, run_probes
+from imgopt.trace.autoprobe import Auto, run_all
+from imgopt.trace.probes import Probe
 from imgopt.trace.recorder import Recorded
 from imgopt.trace.rootfs import RootFS
 from imgopt.trace.run import Session, TraceOptions, TraceResult, build_profile, cpu_set, launch_ready, settle
@@ -50,7 +51,7 @@ def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: Tr
     client = docker_client(image_name or "docker")
     fs = RootFS(rootfs)
     run = run_spec(image.config, fs, opts.overrides, image_name)
-    probes = probes or default_probes(image.config.exposed_ports, min(opts.timeout, 120.0))
+    probes = probes or Auto(image.config.exposed_ports)
     ref, loaded = _ensure_loaded(client, image)
     try:
         sess = _DockerSession(client, ref, run, probes, opts, scratch)
@@ -63,7 +64,7 @@ def trace_docker(image: Image, rootfs: str, probes: list[Probe] | None, opts: Tr
                 pass
     profile = build_profile(rec, results, run, exit_info, t_end, t_start=sess.t_start, backend="docker",
                             tracer=opts.tracer, image=image_name, image_digest=image_digest,
-                            config_digest=config_digest, notes=sess.notes)
+                            config_digest=config_digest, notes=sess.notes, session=sess)
     return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start))
 
 
@@ -111,17 +112,18 @@ class _Netns:
         os.close(fd)
         self._ready.put(None)
         while True:
-            reply = self._req.get()
-            if reply is None:
+            item = self._req.get()
+            if item is None:
                 return
+            reply, family = item
             try:
-                reply.put(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                reply.put(socket.socket(family, socket.SOCK_STREAM))
             except OSError as e:
                 reply.put(e)
 
-    def socket(self) -> socket.socket:
+    def socket(self, family: int = socket.AF_INET) -> socket.socket:
         reply: queue.Queue = queue.Queue()
-        self._req.put(reply)
+        self._req.put((reply, family))
         s = reply.get(timeout=10)
         if isinstance(s, Exception):
             raise s
@@ -142,9 +144,9 @@ class _DockerTarget:
         self.network = network
         self.netns: _Netns | None = None
 
-    def _socket(self) -> socket.socket:
+    def _socket(self, family: int = socket.AF_INET) -> socket.socket:
         if self.network == "host":
-            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            return socket.socket(family, socket.SOCK_STREAM)
         if self.netns is None:  # joined on first use: a job may be gone before any HTTP probe
             self.c.reload()
             pid = int(self.c.attrs["State"].get("Pid") or 0)
@@ -154,10 +156,19 @@ class _DockerTarget:
                 self.netns = _Netns(pid)
             except DaemonError as e:
                 raise ConnectionRefusedError(str(e)) from None
-        return self.netns.socket()
+        return self.netns.socket(family)
 
-    def connect(self, port: int, timeout: float = 5.0) -> socket.socket:
-        return connect_loopback(self._socket(), port, timeout)
+    def connect(self, port: int, timeout: float = 5.0, family: str = "inet") -> socket.socket:
+        return connect_loopback(self._socket(socket.AF_INET6 if family == "inet6" else socket.AF_INET), port,
+                                timeout)
+
+    def sandbox_pid(self) -> int | None:
+        """Host pid of the container's first process (its network and PID namespaces are the app's)."""
+        try:
+            self.c.reload()
+            return int(self.c.attrs["State"].get("Pid") or 0) or None
+        except Exception:  # noqa: BLE001 - gone
+            return None
 
     def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> ExecResult:
         cmd = (self.tracer + ["-o", trace_log, "--"] + argv) if trace_log and self.tracer else argv
@@ -274,8 +285,10 @@ class _DockerSession(Session):
                 self.notes.append(f"docker start failed: {msg}")
                 target.start_error = msg
                 target.exit = {"exit_code": 127, "signal": None, "time": time.time()}
-            results = run_probes(self.probes, target, launched + self.opts.timeout, self._exec_log)
-            if all(r.passed for r in results):
+            results = run_all(self.probes, target, launched + self.opts.timeout, self._exec_log, launched=launched,
+                              trace_log=os.path.join(self.scratch, "out", "trace.log") if tracer else None,
+                              private_netns=self.opts.network != "host")
+            if all(r.passed for r in results if r.required):
                 settle(self.opts, launched + self.opts.timeout, os.path.join(self.scratch, "out", "trace.log"),
                        target.poll_exit)
             exit_info = target.poll_exit()
@@ -295,6 +308,9 @@ class _DockerSession(Session):
             except Exception:  # noqa: BLE001
                 pass
         t_end = time.time()
+        from imgopt.trace.served import DirCollector
+
+        self.dirs = DirCollector(results)
         return self._record(fs), results, exit_info, t_end
 
     def _record(self, fs: RootFS) -> Recorded:
@@ -306,7 +322,7 @@ class _DockerSession(Session):
             self.notes.append("untraced run (tracer none): no files recorded")
             return rec
         read_logs(rec, fs, self.run_spec.workdir, os.path.join(self.scratch, "out"), self._exec_logs, self.mapped,
-                  self.notes, self.opts.trace_reads)
+                  self.notes, self.opts.trace_reads, observer=self.dirs.observe if self.dirs else None)
         return rec
 
 

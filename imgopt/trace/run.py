@@ -22,7 +22,8 @@ from imgopt.errors import BadInput
 from imgopt.image.model import Image, ImageConfig, Platform
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.profile import AccessProfile, ProbeResult, ProcessInfo
-from imgopt.trace.probes import Probe, default_probes, run_probes
+from imgopt.trace.autoprobe import Auto, run_all
+from imgopt.trace.probes import Probe
 from imgopt.trace.recorder import Recorded, Recorder
 from imgopt.trace.rootfs import RootFS
 from imgopt.trace.runspec import Overrides, RunSpec, run_spec
@@ -84,7 +85,7 @@ class TraceResult:
     def failure(self) -> str:
         """One line: the first failed probe and why ('' when all passed)."""
         for p in self.profile.probes:
-            if not p.passed:
+            if not p.passed and p.required:
                 return f"probe {p.name!r} failed: {p.detail}"
         return ""
 
@@ -136,8 +137,8 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
                  image_digest: str = "", config_digest: str = "") -> TraceResult:
     """Run ``config``'s entrypoint on the unpacked ``rootfs`` in a native sandbox and trace it.
 
-    The rootfs is not modified (an overlay takes the writes).  ``probes``
-    default to :func:`~imgopt.trace.probes.default_probes`.
+    The rootfs is not modified (an overlay takes the writes).  Without
+    ``probes``, :mod:`~imgopt.trace.autoprobe` finds out how the app is used.
     """
     opts = options or TraceOptions()
     opts.check()
@@ -148,7 +149,7 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
     fs = RootFS(rootfs)
     subject = image_name or rootfs
     run = run_spec(config, fs, opts.overrides, subject)
-    probes = probes or default_probes(config.exposed_ports, min(opts.timeout, 120.0))
+    probes = probes or Auto(config.exposed_ports)
     own = scratch is None
     scratch = scratch or _mkscratch(opts)
     try:
@@ -156,7 +157,7 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
         rec, results, exit_info, t_end = sess.run()
         profile = build_profile(rec, results, run, exit_info, t_end, t_start=sess.t_start,
                                 backend="native", tracer=opts.tracer, image=subject, image_digest=image_digest,
-                                config_digest=config_digest, notes=sess.notes)
+                                config_digest=config_digest, notes=sess.notes, session=sess)
         return TraceResult(profile, sess.output[-8000:], scratch if opts.keep_scratch else None,
                            launch_ready(profile, rec, sess.t_start, sess.launched))
     finally:
@@ -178,6 +179,7 @@ class Session:
         self.t_start = 0.0
         self.mapped: set[str] = set()
         self._exec_logs: list[str] = []
+        self.dirs = None  # imgopt.trace.served.DirCollector, once the probes ran
 
     def _exec_log(self, i: int) -> str | None:
         """Where exec probe ``i``'s strace log goes (inside the sandbox), None when not tracing."""
@@ -228,8 +230,10 @@ class _NativeSession(Session):
 
                 fan, sb.fanotify_fd = FanotifyReader(sb.fanotify_fd), -1
             limit = sb.launched + opts.timeout
-            results = run_probes(self.probes, sb, limit, self._exec_log)
-            if all(r.passed for r in results):
+            results = run_all(self.probes, sb, limit, self._exec_log, launched=sb.launched,
+                              trace_log=os.path.join(self.scratch, "out", "trace.log") if tracer else None,
+                              private_netns=opts.network != "host")
+            if all(r.passed for r in results if r.required):
                 settle(opts, limit, os.path.join(self.scratch, "out", "trace.log"), sb.poll_exit)
             exit_info = sb.poll_exit()
             self.mapped = sb.mapped_files() if opts.tracer == "strace" else set()
@@ -238,6 +242,9 @@ class _NativeSession(Session):
             self.output = sb.output()
             self.notes.extend(sb.notes)
         t_end = time.time()
+        from imgopt.trace.served import DirCollector
+
+        self.dirs = DirCollector(results)
         rec = self._record(sb, fan)
         return rec, results, exit_info, t_end
 
@@ -246,7 +253,7 @@ class _NativeSession(Session):
         out = os.path.join(self.scratch, "out")
         if self.opts.tracer == "strace":
             read_logs(rec, self.fs, self.run_spec.workdir, out, self._exec_logs, self.mapped, self.notes,
-                      self.opts.trace_reads)
+                      self.opts.trace_reads, observer=self.dirs.observe if self.dirs else None)
         elif fan is not None:
             from imgopt.trace.fanotify import kind_of
 
@@ -264,7 +271,7 @@ class _NativeSession(Session):
 
 
 def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list[str], mapped: set[str],
-              notes: list[str], trace_reads: bool) -> None:
+              notes: list[str], trace_reads: bool, observer=None) -> None:
     """Feed the main strace log, the exec probes' logs and the end-of-run mappings into ``rec``."""
     from imgopt.trace.strace_log import parse
 
@@ -272,7 +279,7 @@ def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list
     if not os.path.exists(main):
         notes.append("the tracer wrote no log (it failed to start; see the output)")
         return
-    recorder = Recorder(fs, cwd=workdir, rec=rec)
+    recorder = Recorder(fs, cwd=workdir, rec=rec, observer=observer)
     with open(main, errors="surrogateescape") as f:
         recorder.feed(parse(f))
     for name in exec_logs:
@@ -293,26 +300,40 @@ def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list
 
 def build_profile(rec: Recorded, results: list[ProbeResult], run: RunSpec, exit_info: dict | None, t_end: float,
                   *, t_start: float, backend: str, tracer: str, image: str, image_digest: str,
-                  config_digest: str, notes: list[str]) -> AccessProfile:
+                  config_digest: str, notes: list[str], session: "Session | None" = None) -> AccessProfile:
     """The AccessProfile of one run (times relative to the entrypoint's exec)."""
     t0 = rec.t0 if rec.t0 is not None else t_start
-    passed = bool(results) and all(r.passed for r in results)
+    passed = bool(results) and all(r.passed for r in results if r.required)
     for r in results:
-        if r.first_success is not None:
-            r.first_success = round(max(0.0, r.first_success - t0), 6)
-    ready = max((r.first_success or 0.0) for r in results) if passed else None
+        for key in ("first_success", "started", "finished"):
+            if getattr(r, key) is not None:
+                setattr(r, key, round(max(0.0, getattr(r, key) - t0), 6))
+    ready = max((r.first_success or 0.0) for r in results if r.required) if passed else None
     exit_code = exit_info.get("exit_code") if exit_info else None
     if exit_code is None and rec.exit_time is not None:
         exit_code = rec.exit_code if rec.exit_code is not None else None
     procs = [ProcessInfo(p.pid, p.ppid, p.argv, p.exe, round(max(0.0, p.start - t0), 6))
              for p in sorted(rec.processes.values(), key=lambda p: (p.start, p.pid))]
     started = _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).isoformat(timespec="milliseconds")
-    return AccessProfile(
+    profile = AccessProfile(
         image=image, image_digest=image_digest, config_digest=config_digest, backend=backend, argv=list(run.argv),
         env=list(run.env), workdir=run.workdir, user=run.user, started_at=started.replace("+00:00", "Z"),
         duration=round(max(0.0, t_end - t0), 6), ready_time=ready, exit_code=exit_code,
         files=rec.file_accesses(t0, ready), processes=procs, probes=results,
         written_dirs=sorted(rec.written_dirs), tracer=tracer, notes=list(notes))
+    if session is not None:
+        _zero_config(profile, session, t0)
+    return profile
+
+
+def _zero_config(profile: AccessProfile, session: "Session", t0: float) -> None:
+    """What automatic probing found, and the served and listed directories, into the profile."""
+    if isinstance(session.probes, Auto) and session.probes.discovery is not None:
+        profile.discovery = session.probes.discovery
+        for s in profile.discovery.sockets:
+            s.first_seen = round(max(0.0, s.first_seen - t0), 6) if s.first_seen is not None else None
+    if session.dirs is not None:
+        profile.served_dirs, profile.listed_dirs = session.dirs.result(t0)
 
 
 def settle(opts: TraceOptions, limit: float, log: str, exited) -> float:

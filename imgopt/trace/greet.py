@@ -1,0 +1,143 @@
+"""Which protocol a listening TCP port speaks, found by talking to it.
+
+First an HTTP request (``GET /``): any HTTP status line proves an HTTP
+server.  Servers that speak first (MySQL, SMTP, FTP, SSH, POP3, IMAP) answer
+with their banner whatever we send, so the same reply identifies them.
+Otherwise each common greeting is tried on a fresh connection -- Redis
+``PING``, memcached ``version``, PostgreSQL's ``SSLRequest`` -- and a port
+that answers none of them is a plain TCP service (connecting works).
+
+Each answer comes with the probe that reproduces it (:class:`TcpProbe` with
+the greeting and the stable part of the reply), so it can be written to a
+probe file and replayed against the slim image.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from imgopt.trace.probes import TcpProbe, Target, tcp_exchange
+
+REPLY_WAIT = 3.0  # seconds to wait for an answer to the first request (a cold server is slow)
+GREET_WAIT = 1.5  # ... and to each greeting after it
+
+
+@dataclass
+class Greeting:
+    protocol: str  # http | tls | redis | memcached | postgresql | mysql | smtp | ftp | ssh | pop3 | imap | tcp
+    detail: str  # the first reply line (or a description), for the profile
+    probes: list[TcpProbe] = field(default_factory=list)  # what reproduces it; extra ones explore further
+    reply: bytes = b""
+
+
+def http_request(port: int, address: str) -> bytes:
+    host = f"[{address}]" if ":" in address else address
+    return (f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: imgopt-trace\r\nAccept: */*\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def _line(reply: bytes) -> str:
+    return reply.split(b"\n", 1)[0].rstrip(b"\r")[:120].decode("latin-1")
+
+
+def _banner(reply: bytes, port: int, address: str) -> Greeting | None:
+    """Protocols that speak first, or a reply that is no HTTP but names its protocol."""
+    if reply.startswith(b"SSH-"):
+        return Greeting("ssh", _line(reply), [TcpProbe(port, expect="SSH-", address=address)], reply)
+    if len(reply) >= 5 and reply[3] == 0 and reply[4] in (0x0A, 0xFF):
+        # MySQL/MariaDB: 3-byte length, sequence 0, then protocol 10 (handshake) or 0xFF (error: host refused)
+        if reply[4] == 0x0A:
+            version = reply[5:].split(b"\0", 1)[0].decode("latin-1")
+            return Greeting("mysql", f"MySQL handshake, server {version}",
+                            [TcpProbe(port, expect="\x0a" + version, address=address)], reply)
+        return Greeting("mysql", "MySQL error packet", [TcpProbe(port, expect="\xff", address=address)], reply)
+    if reply[:4] in (b"220 ", b"220-"):
+        text = reply.decode("latin-1").upper()
+        kind = "ftp" if "FTP" in text and "SMTP" not in text else "smtp"
+        return Greeting(kind, _line(reply), [TcpProbe(port, expect="220", address=address)], reply)
+    if reply.startswith(b"+OK"):
+        return Greeting("pop3", _line(reply), [TcpProbe(port, expect="+OK", address=address)], reply)
+    if reply.startswith(b"* OK"):
+        return Greeting("imap", _line(reply), [TcpProbe(port, expect="* OK", address=address)], reply)
+    if len(reply) >= 3 and reply[0] == 0x15 and reply[1] == 0x03:
+        return Greeting("tls", "TLS alert (a TLS server)", [TcpProbe(port, address=address)], reply)
+    return None
+
+
+def _redis(port: int, address: str, reply: bytes) -> Greeting | None:
+    if reply.startswith(b"+PONG"):
+        return Greeting("redis", "PING answered +PONG", [TcpProbe(port, send="PING\r\n", expect="+PONG",
+                                                                  address=address),
+                                                         TcpProbe(port, send="INFO server\r\n",
+                                                                  expect="redis_version", address=address)], reply)
+    if reply.startswith((b"-NOAUTH", b"-DENIED", b"-ERR NOAUTH")):
+        word = reply[1:].split(b" ", 1)[0].decode("latin-1")
+        return Greeting("redis", f"PING answered -{word} (authentication required)",
+                        [TcpProbe(port, send="PING\r\n", expect="-" + word, address=address)], reply)
+    return None
+
+
+def _memcached(port: int, address: str, reply: bytes) -> Greeting | None:
+    if not reply.startswith(b"VERSION "):
+        return None
+    line = _line(reply)
+    return Greeting("memcached", line, [TcpProbe(port, send="version\r\n", expect=line, address=address),
+                                        TcpProbe(port, send="stats\r\n", expect="STAT pid", address=address)],
+                    reply)
+
+
+SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
+
+
+def _postgres(port: int, address: str, reply: bytes) -> Greeting | None:
+    if reply[:1] not in (b"N", b"S") or len(reply) != 1:
+        return None
+    tls = "accepts" if reply == b"S" else "declines"
+    return Greeting("postgresql", f"SSLRequest answered {reply.decode()} (server {tls} TLS)",
+                    [TcpProbe(port, send=SSL_REQUEST.decode("latin-1"), expect=reply.decode(), address=address)],
+                    reply)
+
+
+# (what to send, what it recognizes) -- text protocols first: a binary greeting costs a timeout there
+GREETINGS = (("PING\r\n", _redis), ("version\r\n", _memcached), (SSL_REQUEST.decode("latin-1"), _postgres))
+
+
+def identify(target: Target, port: int, address: str, deadline: float) -> Greeting | None:
+    """What ``port`` speaks (None: nothing answered before ``deadline``, not even a connection).
+
+    ``http`` means the reply to GET / began with an HTTP status line; the
+    caller then makes its HTTP requests (the probes list stays empty).
+    """
+    reply = None
+    last_error = ""
+    while reply is None:
+        try:
+            reply = tcp_exchange(target, port, http_request(port, address), b"\r\n", REPLY_WAIT, address)
+        except OSError as e:
+            last_error = f"{type(e).__name__}: {e}"
+            if time.time() >= deadline or target.poll_exit() is not None:
+                return None
+            time.sleep(0.05)
+    if reply.startswith(b"HTTP/"):
+        return Greeting("http", _line(reply), [], reply)
+    known = _banner(reply, port, address)
+    if known is not None:
+        return known
+    for send, recognize in GREETINGS:
+        try:
+            got = tcp_exchange(target, port, send.encode("latin-1"), b"\n" if send.endswith("\n") else b"",
+                               GREET_WAIT, address)
+        except OSError as e:
+            last_error = f"{type(e).__name__}: {e}"
+            continue
+        g = recognize(port, address, got)
+        if g is not None:
+            return g
+    detail = f"accepts connections; answered GET / with {reply[:40]!r}" if reply else \
+        "accepts connections, answers no greeting"
+    del last_error
+    return Greeting("tcp", detail, [TcpProbe(port, address=address)], reply)
+
+
+__all__ = ["Greeting", "identify", "GREETINGS", "SSL_REQUEST"]

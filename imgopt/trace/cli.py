@@ -18,8 +18,11 @@ from imgopt.trace.profile import AccessProfile
 @click.argument("image")
 @click.argument("args", nargs=-1)
 @click.option("--probe", "probe_file", metavar="FILE",
-              help="Probes (YAML/JSON): http, exec, exit, timeout.  Default: GET / on each EXPOSEd port, "
-                   "else wait for exit.")
+              help="Probes (YAML/JSON): http, tcp, exec, exit, timeout.  Default: found automatically (the ports "
+                   "the app listens on, HTTP or a TCP greeting, a crawl; else a job run to exit).")
+@click.option("--emit-probes", "emit_file", metavar="FILE",
+              help="Write the probes that passed (the automatic ones, expecting the answers seen) as a probe file "
+                   "(YAML; JSON if FILE ends in .json) to edit and commit.")
 @click.option("-o", "--output", metavar="FILE", help="Write the access profile (JSON) here (atomically).")
 @click.option("--backend", type=click.Choice(["auto", "native", "docker"]), default="auto", show_default=True,
               help="native: namespaces + pivot_root, no daemon; docker: the real engine; auto: docker when an "
@@ -49,7 +52,8 @@ from imgopt.trace.profile import AccessProfile
 @_insecure_opt
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
-def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
+def trace(image: str, args: tuple[str, ...], probe_file: str | None, emit_file: str | None, output: str | None,
+          backend: str, network: str,
           timeout: float, settle: float, tracer: str, reads: bool, cpus: str, env: tuple[str, ...],
           volumes: tuple[str, ...], user: str | None, entrypoint: str | None, workdir: str | None,
           scratch_dir: str | None, keep_scratch: bool, fmt: str, platform: str | None, insecure: bool,
@@ -66,8 +70,9 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     from imgopt.trace.runspec import Overrides
 
     probes = load_probes(probe_file) if probe_file else None
-    if output:
-        _check_output(output)
+    for path in (output, emit_file):
+        if path:
+            _check_output(path)
     for v in volumes:
         if ":" not in v:
             raise BadInput(f"-v {v}", "expected SRC:DST[:ro]")
@@ -82,6 +87,10 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     prof = result.profile
     if output:
         prof.save(output)
+    if emit_file:
+        from imgopt.trace.autoprobe import write_probe_file
+
+        write_probe_file(prof, emit_file)
     if fmt == "json" and not output:
         click.echo(json.dumps(prof.to_json(), indent=1))
     elif not quiet:
@@ -109,9 +118,13 @@ def summary(p: AccessProfile, output: str | None = None, scratch: str | None = N
     lines = [f"imgopt trace: {p.image} ({p.backend}, {p.tracer})",
              f"  entrypoint: {' '.join(p.argv)}" + (f"  (user {p.user})" if p.user else ""),
              "  ready:      " + (f"{p.ready_time:.3f} s" if p.ready_time is not None else "never (probes failed)")]
+    from imgopt.trace.autoprobe import summary_lines
+
+    lines += summary_lines(p)
     for pr in p.probes:
         when = f" at {pr.first_success:.3f} s" if pr.first_success is not None else ""
-        lines.append(f"    {'PASS' if pr.passed else 'FAIL'} {pr.name}: {pr.detail}{when}")
+        state = "PASS" if pr.passed else "FAIL" if pr.required else "miss"
+        lines.append(f"    {state} {pr.name}: {pr.detail}{when}")
     lines.append("  exit:       " + (f"{p.exit_code}" if p.exit_code is not None else "still running (stopped)"))
     lines.append(f"  files:      {len(p.files)} paths touched: {len(existing)} in the image, "
                  f"{len(p.files) - len(existing)} failed lookups")

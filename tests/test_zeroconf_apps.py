@@ -22,7 +22,6 @@ from conftest import build_apps, docker_load, probe_in_docker, run_imgopt
 # endpoints these apps load code for on demand (a module imported inside the handler), which no
 # automatic probe reaches: they pass once the language-level closure (issue 10, item 2) is merged
 LEFT_TO_CLOSURE = {
-    "pynumeric": "GET /predict imports scipy.special lazily",
     "pytorch": "GET /predict imports numpy lazily",
 }
 APPS = ["staticsite", "memcached", "postonly", "pyjob", "nginx", "nodeweb", "javaweb", "ffmpegjob", "pyweb",

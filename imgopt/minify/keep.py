@@ -362,4 +362,10 @@ def _python_module_dir(node) -> bool:
     if "__pycache__" in kids or "__init__.py" in kids or node.name in ("site-packages", "dist-packages"):
         return True
     files = [name for name, c in kids.items() if c.children is None]
-    return bool(files) and sum(name.endswith(_PY_MODULE) for name in files) * 2 >= len(files)
+    return bool(files) and sum(_py_module_file(name) for name in files) * 2 >= len(files)
+
+
+def _py_module_file(name: str) -> bool:
+    """Source, bytecode, or an extension module named as CPython names them (``x.cpython-311-…so``,
+    ``x.abi3.so``; a bare ``.so`` may be any plugin, so it does not count)."""
+    return name.endswith(_PY_MODULE) or (name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so")))

@@ -222,10 +222,16 @@ class Discoverer:
     # -------------------------------------------------------------- servers
 
     def _serve(self, socks: list[Socket]) -> None:
+        probed = sum(1 for x in self.discovery.sockets)
         for s in socks:
             if self.target.poll_exit() is not None:
                 break
+            if probed >= crawl.MAX_PORTS:
+                self.discovery.notes.append(f"listens on more than {crawl.MAX_PORTS} ports: port {s.port} and "
+                                            "later ones not probed")
+                break
             self._port(s)
+            probed += 1
 
     def _port(self, s: Socket) -> None:
         deadline = self.limit
@@ -254,30 +260,30 @@ class Discoverer:
             self.results.append(r)
 
     def _http(self, port: int, address: str) -> None:
-        start = time.time()
         first = self._request(port, address, "GET", "/", required=True)
         if first is None:
             return
+        end = time.time() + crawl.MAX_SECONDS  # exploration budget of this port
         done: set[tuple[str, str]] = {("GET", "/")}
-        queue: list[tuple[str, int]] = []
+        # (method, path, depth, crawled): the common paths, then what "/" links to, breadth first
+        queue: list[tuple[str, str, int, bool]] = [(m, p, 1, False) for m, p in
+                                                   [("HEAD", "/")] + [("GET", p) for p in COMMON_PATHS]]
         self._enqueue(queue, done, first, "/", port, 1)
-        for method, path in [("HEAD", "/")] + [("GET", p) for p in COMMON_PATHS]:
+        silent = 0  # exploration requests in a row without an answer
+        while queue and len(done) < crawl.MAX_PAGES and time.time() < end and silent < 3:
+            method, path, depth, crawled = queue.pop(0)
             if (method, path) in done:
                 continue
             done.add((method, path))
-            got = self._request(port, address, method, path)
-            if got is not None and method == "GET":
-                self._enqueue(queue, done, got, path, port, 1)
-        while queue and len(done) < crawl.MAX_PAGES and time.time() - start < crawl.MAX_SECONDS:
-            path, depth = queue.pop(0)
-            if ("GET", path) in done:
-                continue
-            done.add(("GET", path))
-            got = self._request(port, address, "GET", path, crawled=True)
-            if got is not None and depth < crawl.MAX_DEPTH:
+            got = self._request(port, address, method, path, crawled=crawled, until=end)
+            silent = 0 if got is not None else silent + 1
+            if got is not None and method == "GET" and depth < crawl.MAX_DEPTH:
                 self._enqueue(queue, done, got, path, port, depth + 1)
             if self.target.poll_exit() is not None:
                 break
+        if queue and (time.time() >= end or len(done) >= crawl.MAX_PAGES):
+            self.discovery.notes.append(f"port {port}: crawl stopped at its bound ({len(done)} requests, "
+                                        f"{crawl.MAX_SECONDS:g} s); {len(queue)} links not followed")
 
     def _enqueue(self, queue: list, done: set, got: tuple[int, dict, str], path: str, port: int, depth: int) -> None:
         status, headers, body = got
@@ -287,19 +293,20 @@ class Discoverer:
             refs = [headers["location"]]
         elif 200 <= status < 300:
             refs, base = crawl.links_in(body, headers.get("content-type", ""))
-        queued = {p for p, _ in queue}
+        queued = {p for m, p, _, _ in queue if m == "GET"}
         for ref in refs:
             target = crawl.same_origin_path(ref, path, port, base)
             if target and ("GET", target) not in done and target not in queued:
-                queue.append((target, depth))
+                queue.append(("GET", target, depth, True))
                 queued.add(target)
 
     def _request(self, port: int, address: str, method: str, path: str, required: bool = False,
-                 crawled: bool = False) -> tuple[int, dict, str] | None:
+                 crawled: bool = False, until: float | None = None) -> tuple[int, dict, str] | None:
         """One automatic request; its result recorded; (status, headers, body) or None (no HTTP answer)."""
         p = HttpProbe(port, path, method, expect_status=None, address=address)
         last = ""
-        deadline = min(self.limit, time.time() + (READY_TIMEOUT if required else REQUEST_TIMEOUT))
+        deadline = min(self.limit, until or self.limit,
+                       time.time() + (READY_TIMEOUT if required else REQUEST_TIMEOUT))
         self.discovery.requests += 1
         self.discovery.crawled += int(crawled)
         while True:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 MAX_DEPTH = 3  # links followed from GET / (SlimToolkit's default crawl depth)
 MAX_PAGES = 150  # requests per port, common paths included
 MAX_SECONDS = 30.0  # per port: a crawl never holds a trace longer than this
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0"}
+MAX_PORTS = 16  # ports probed per app (a hostile image may listen on thousands)
+_SAFE = "/%:@!$&'()*+,;=~-._"  # kept as they are in a request path; anything else is percent-encoded
 
 _SKIP_REL = {"dns-prefetch", "preconnect", "alternate"}
 _URL_ATTRS = {
@@ -145,11 +147,10 @@ def same_origin_path(ref: str, page_path: str, port: int, base: str | None = Non
         return None
     if host not in LOCAL_HOSTS or not same_port:
         return None
-    path = parts.path or "/"
-    if any(c in path for c in " \r\n"):
-        return None
-    return path + (f"?{parts.query}" if parts.query else "")
+    path = quote(parts.path or "/", safe=_SAFE)
+    query = quote(parts.query, safe=_SAFE + "=&?")
+    return path + (f"?{query}" if query else "")
 
 
 __all__ = ["html_links", "css_links", "json_links", "links_in", "same_origin_path", "MAX_DEPTH", "MAX_PAGES",
-           "MAX_SECONDS"]
+           "MAX_SECONDS", "MAX_PORTS"]

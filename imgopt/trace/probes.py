@@ -420,7 +420,14 @@ def http_exchange(p: HttpProbe, target: Target, timeout: float) -> tuple[int, di
         conn.request(p.method, p.path, body=p.body.encode() if p.body is not None else None, headers=headers)
         resp = conn.getresponse()
         got = {k.lower(): v for k, v in resp.getheaders()}
-        return resp.status, got, resp.read(1 << 20).decode("utf-8", "replace")
+        # at most 1 MiB, and no longer than ``timeout`` in all (a server may trickle its body)
+        body, end = bytearray(), time.time() + timeout
+        while len(body) < 1 << 20 and time.time() < end:
+            chunk = resp.read1(min(65536, (1 << 20) - len(body)))
+            if not chunk:
+                break
+            body += chunk
+        return resp.status, got, body.decode("utf-8", "replace")
     finally:
         conn.close()
 

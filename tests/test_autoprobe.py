@@ -88,6 +88,29 @@ def test_an_http_server_answering_501_is_http(http_server):
     assert g is not None and g.protocol == "http" and " 501 " in g.detail
 
 
+def test_a_server_that_answers_late_is_still_http():
+    """Accepting before being able to answer (gunicorn's master while its workers boot): not a TCP service."""
+    started = time.monotonic()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(max(0.0, 4.5 - (time.monotonic() - started)))  # answers 4.5 s after start, not before
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        g = identify(HostLoopback(), srv.server_address[1], "127.0.0.1", time.time() + 60)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert g is not None and g.protocol == "http" and " 204 " in g.detail
+
+
 def test_smtp_banner_is_recognized():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "smtpd", "-n", "-c", "DebuggingServer",

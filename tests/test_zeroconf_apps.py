@@ -19,11 +19,6 @@ import pytest
 
 from conftest import build_apps, docker_load, probe_in_docker, run_imgopt
 
-# endpoints these apps load code for on demand (a module imported inside the handler), which no
-# automatic probe reaches: they pass once the language-level closure (issue 10, item 2) is merged
-LEFT_TO_CLOSURE = {
-    "pytorch": "GET /predict imports numpy lazily",
-}
 APPS = ["staticsite", "memcached", "postonly", "pyjob", "nginx", "nodeweb", "javaweb", "ffmpegjob", "pyweb",
         "pynumeric", pytest.param("pytorch", marks=pytest.mark.slow)]
 _DONE: dict[str, tuple] = {}
@@ -78,11 +73,7 @@ def test_zero_config_finds_how_the_app_is_used(app, zero_config_slim):
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.parametrize("app", [a if a not in LEFT_TO_CLOSURE else
-                                 pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=LEFT_TO_CLOSURE[a]))
-                                 for a in APPS if isinstance(a, str)] +
-                         [pytest.param("pytorch", marks=[pytest.mark.slow, pytest.mark.xfail(
-                             strict=True, reason=LEFT_TO_CLOSURE["pytorch"])])])
+@pytest.mark.parametrize("app", APPS)
 def test_zero_config_slim_passes_every_endpoint_in_docker(app, zero_config_slim):
     out, tag, _rep = zero_config_slim(app)
     docker_load(out)

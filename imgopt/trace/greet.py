@@ -14,12 +14,14 @@ probe file and replayed against the slim image.
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 
-from imgopt.trace.probes import TcpProbe, Target, tcp_exchange
+from imgopt.trace.probes import LOOPBACK, TcpProbe, Target, tcp_exchange
 
 REPLY_WAIT = 3.0  # seconds to wait for an answer to the first request (a cold server is slow)
+SLOW_WAIT = 20.0  # ... again, when the port took the request and kept silent (a server still starting)
 GREET_WAIT = 1.5  # ... and to each greeting after it
 
 
@@ -103,22 +105,50 @@ def _postgres(port: int, address: str, reply: bytes) -> Greeting | None:
 GREETINGS = (("PING\r\n", _redis), ("version\r\n", _memcached), (SSL_REQUEST.decode("latin-1"), _postgres))
 
 
+def _ask(target: Target, port: int, address: str, data: bytes, wait: float) -> tuple[bytes, bool]:
+    """Send ``data``; (the first line or bytes of the reply, whether the server closed the connection)."""
+    family = LOOPBACK.get(address, "inet")
+    sock = target.connect(port, wait, family) if family != "inet" else target.connect(port, wait)
+    try:
+        sock.sendall(data)
+        got, end = b"", time.time() + wait
+        while b"\n" not in got and time.time() < end:
+            sock.settimeout(max(0.05, end - time.time()))
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                return got, False
+            except ConnectionResetError:
+                return got, True
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    finally:
+        sock.close()
+
+
 def identify(target: Target, port: int, address: str, deadline: float) -> Greeting | None:
     """What ``port`` speaks (None: nothing answered before ``deadline``, not even a connection).
 
     ``http`` means the reply to GET / began with an HTTP status line; the
-    caller then makes its HTTP requests (the probes list stays empty).
+    caller then makes its HTTP requests (the probes list stays empty).  A
+    port that takes the request and keeps silent with the connection open is
+    asked once more, waiting longer: servers accept before they can answer
+    (gunicorn's master queues requests until a worker is up).
     """
     reply = None
-    last_error = ""
-    while reply is None:
-        try:
-            reply = tcp_exchange(target, port, http_request(port, address), b"\r\n", REPLY_WAIT, address)
-        except OSError as e:
-            last_error = f"{type(e).__name__}: {e}"
-            if time.time() >= deadline or target.poll_exit() is not None:
-                return None
-            time.sleep(0.05)
+    for wait in (REPLY_WAIT, SLOW_WAIT):
+        while True:
+            try:
+                reply, closed = _ask(target, port, address, http_request(port, address), wait)
+                break
+            except OSError:
+                if time.time() >= deadline or target.poll_exit() is not None:
+                    return None
+                time.sleep(0.05)
+        if reply or closed or target.poll_exit() is not None:
+            break
     if reply.startswith(b"HTTP/"):
         return Greeting("http", _line(reply), [], reply)
     known = _banner(reply, port, address)
@@ -128,15 +158,13 @@ def identify(target: Target, port: int, address: str, deadline: float) -> Greeti
         try:
             got = tcp_exchange(target, port, send.encode("latin-1"), b"\n" if send.endswith("\n") else b"",
                                GREET_WAIT, address)
-        except OSError as e:
-            last_error = f"{type(e).__name__}: {e}"
+        except OSError:
             continue
         g = recognize(port, address, got)
         if g is not None:
             return g
     detail = f"accepts connections; answered GET / with {reply[:40]!r}" if reply else \
         "accepts connections, answers no greeting"
-    del last_error
     return Greeting("tcp", detail, [TcpProbe(port, address=address)], reply)
 
 

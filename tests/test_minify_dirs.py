@@ -113,3 +113,20 @@ def test_slim_images_are_named_after_the_source_never_with_its_tags(scan, tmp_pa
     assert written_names("docker-archive:/tmp/o.tar:me/app:v2", slim.image) == ["me/app:v2"]
     assert written_names("docker-daemon:me/app", slim.image) == ["me/app:latest"]
     assert written_names("oci:/tmp/layout", slim.image) == []
+
+
+def test_verification_matches_probes_that_share_a_name_in_order():
+    """postonly's probe file asks POST /predict twice (a good body: 200, a bad one: 400)."""
+    from imgopt.minify.verify import compare
+    from imgopt.trace.profile import ProbeResult
+
+    orig = _profile([], [], 0.5)
+    orig.probes = [ProbeResult("http POST :8040/predict", "http", True, status=200),
+                   ProbeResult("http POST :8040/predict", "http", True, status=400),
+                   ProbeResult("http GET :8040/", "http", True, status=501)]
+    same = [ProbeResult(r.name, r.type, True, status=r.status) for r in orig.probes]
+    assert compare(orig, same) == []
+    swapped = [same[1], same[0], same[2]]
+    assert compare(orig, swapped) == ["probe 'http POST :8040/predict': HTTP status 400, original 200",
+                                      "probe 'http POST :8040/predict': HTTP status 200, original 400"]
+    assert compare(orig, same[2:]) == []  # a replay of a subset lines up by name

@@ -77,15 +77,22 @@ def run_probes_on(slim_image, probes, backend: str, timeout: float):
 
 
 def compare(original: AccessProfile | None, results: list[ProbeResult]) -> list[str]:
-    """Probe outcomes that differ from the original image's (status, exit code), matched by name."""
+    """Probe outcomes that differ from the original image's (status, exit code).
+
+    Matched by name, in order (two probes may share a name: the same path with two bodies): the
+    slim run replays only what passed on the original, so positions alone would not line up.
+    """
     if original is None:
         return []
     out = []
-    by_name = {a.name: a for a in original.probes}
+    by_name: dict[str, list[ProbeResult]] = {}
+    for a in original.probes:
+        by_name.setdefault(a.name, []).append(a)
     for b in results:
-        a = by_name.get(b.name)
-        if a is None:
+        same = by_name.get(b.name)
+        if not same:
             continue
+        a = same.pop(0)
         if a.passed and not b.passed:
             out.append(f"probe {b.name!r}: passed on the original, fails on the slim image ({b.detail})")
         if a.status is not None and b.status is not None and a.status != b.status:

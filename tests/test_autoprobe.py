@@ -315,3 +315,30 @@ def test_emit_probes_then_trace_with_them(tmp_path):
     bad = run_imgopt("trace", str(FIXTURES / "sample.tar"), "--emit-probes", str(tmp_path / "no" / "x.yaml"))
     assert bad.returncode == 2 and "output directory does not exist" in bad.stderr
 
+
+
+@pytest.mark.parametrize("expose", [False, True])
+def test_an_app_that_neither_listens_nor_exits(expose):
+    """`sleep 100` as the entrypoint: idle, decided from its inactivity -- and a failure when the image
+    EXPOSEs a port nobody listens on -- long before the 100 s or the trace's timeout."""
+    from imgopt.image.model import ImageConfig
+    from imgopt.image.sources import open_image
+    from imgopt.trace import TraceOptions, trace_image
+
+    opts = TraceOptions(backend="native", timeout=90)
+    opts.overrides.entrypoint = ["/bin/sleep"]
+    opts.overrides.args = ["100"]
+    with open_image(str(FIXTURES / "sample.tar")) as img:
+        if not expose:
+            cfg = dict(img.config.raw)
+            cfg["config"] = {k: v for k, v in cfg["config"].items() if k != "ExposedPorts"}
+            img.config = ImageConfig(cfg)
+        res = trace_image(img, None, opts)
+    d = res.profile.discovery
+    assert d.kind == "idle" and d.sockets == []
+    if expose:
+        assert not res.passed and "EXPOSEs 8080, but nothing listens" in res.failure
+        assert 15 <= d.decided_after < 60
+    else:
+        assert res.passed and res.profile.probes[0].probe == {"type": "timeout", "seconds": 5.0}
+        assert 5 <= d.decided_after < 60

@@ -59,7 +59,6 @@ class Auto:
 
     exposed_ports: list[str] = field(default_factory=list)
     discovery: Discovery | None = None  # filled in by the run
-    timeout: float = 0.0  # unused; probes have one
 
 
 def run_all(probes: "list[Probe] | Auto", target: Target, limit: float, exec_log: Callable[[int], str | None],

@@ -235,8 +235,9 @@ def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) 
                 continue
             if p["type"] != "http":
                 continue
-            url = f"http://127.0.0.1:{p['port']}{p.get('path', '/')}"
+            url = f"{'https' if p.get('tls') else 'http'}://127.0.0.1:{p['port']}{p.get('path', '/')}"
             extra = [a for k, v in (p.get("headers") or {}).items() for a in ("-H", f"{k}: {v}")]
+            extra += ["-k"] if p.get("tls") else []
             if p.get("body") is not None:
                 extra += ["--data-binary", p["body"]]
             deadline = time.monotonic() + float(p.get("timeout", 60)) * timeout_scale

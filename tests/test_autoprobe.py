@@ -111,6 +111,44 @@ def test_a_server_that_answers_late_is_still_http():
     assert g is not None and g.protocol == "http" and " 204 " in g.detail
 
 
+def test_an_https_server_is_spoken_to_over_tls(tmp_path):
+    """A TLS-only port: the plain-text GET / fails, the same request over TLS gets an HTTP answer."""
+    import ssl
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=app.example"], check=True, capture_output=True)
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b'<a href="https://127.0.0.1:%d/next">next</a>' % self.server.server_address[1])
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    try:
+        g = identify(HostLoopback(), port, "127.0.0.1", time.time() + 20)
+        from imgopt.trace.probes import HttpProbe, run_probe
+
+        r = run_probe(HttpProbe(port, "/", tls=True, timeout=10), HostLoopback(), time.time() + 10)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert g is not None and g.protocol == "https" and " 200 " in g.detail
+    assert r.passed and r.name == f"https GET :{port}/" and r.probe == {"type": "http", "port": port, "timeout": 10, "tls": True}
+    assert crawl.same_origin_path(f"https://127.0.0.1:{port}/next", "/", port, scheme="https") == "/next"
+    assert crawl.same_origin_path(f"http://127.0.0.1:{port}/next", "/", port, scheme="https") is None
+
+
 def test_smtp_banner_is_recognized():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "smtpd", "-n", "-c", "DebuggingServer",

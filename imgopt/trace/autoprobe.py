@@ -248,8 +248,8 @@ class Discoverer:
             self.results.append(ProbeResult(f"tcp :{s.port}", "tcp", False,
                                             "listening, but connecting to it failed", auto=True))
             return
-        if g.protocol == "http":
-            self._http(s.port, address)
+        if g.protocol in ("http", "https"):
+            self._http(s.port, address, g.protocol == "https")
             return
         for i, p in enumerate(g.probes):
             p.timeout = READY_TIMEOUT if i == 0 else NEXT_TIMEOUT
@@ -258,8 +258,8 @@ class Discoverer:
             self.discovery.requests += 1
             self.results.append(r)
 
-    def _http(self, port: int, address: str) -> None:
-        first = self._request(port, address, "GET", "/", required=True)
+    def _http(self, port: int, address: str, tls: bool = False) -> None:
+        first = self._request(port, address, tls, "GET", "/", required=True)
         if first is None:
             return
         end = time.time() + crawl.MAX_SECONDS  # exploration budget of this port
@@ -267,24 +267,25 @@ class Discoverer:
         # (method, path, depth, crawled): the common paths, then what "/" links to, breadth first
         queue: list[tuple[str, str, int, bool]] = [(m, p, 1, False) for m, p in
                                                    [("HEAD", "/")] + [("GET", p) for p in COMMON_PATHS]]
-        self._enqueue(queue, done, first, "/", port, 1)
+        self._enqueue(queue, done, first, "/", port, 1, tls)
         silent = 0  # exploration requests in a row without an answer
         while queue and len(done) < crawl.MAX_PAGES and time.time() < end and silent < 3:
             method, path, depth, crawled = queue.pop(0)
             if (method, path) in done:
                 continue
             done.add((method, path))
-            got = self._request(port, address, method, path, crawled=crawled, until=end)
+            got = self._request(port, address, tls, method, path, crawled=crawled, until=end)
             silent = 0 if got is not None else silent + 1
             if got is not None and method == "GET" and depth < crawl.MAX_DEPTH:
-                self._enqueue(queue, done, got, path, port, depth + 1)
+                self._enqueue(queue, done, got, path, port, depth + 1, tls)
             if self.target.poll_exit() is not None:
                 break
         if queue and (time.time() >= end or len(done) >= crawl.MAX_PAGES):
             self.discovery.notes.append(f"port {port}: crawl stopped at its bound ({len(done)} requests, "
                                         f"{crawl.MAX_SECONDS:g} s); {len(queue)} links not followed")
 
-    def _enqueue(self, queue: list, done: set, got: tuple[int, dict, str], path: str, port: int, depth: int) -> None:
+    def _enqueue(self, queue: list, done: set, got: tuple[int, dict, str], path: str, port: int, depth: int,
+                 tls: bool = False) -> None:
         status, headers, body = got
         refs: list[str] = []
         base = None
@@ -294,15 +295,15 @@ class Discoverer:
             refs, base = crawl.links_in(body, headers.get("content-type", ""))
         queued = {p for m, p, _, _ in queue if m == "GET"}
         for ref in refs:
-            target = crawl.same_origin_path(ref, path, port, base)
+            target = crawl.same_origin_path(ref, path, port, base, "https" if tls else "http")
             if target and ("GET", target) not in done and target not in queued:
                 queue.append(("GET", target, depth, True))
                 queued.add(target)
 
-    def _request(self, port: int, address: str, method: str, path: str, required: bool = False,
+    def _request(self, port: int, address: str, tls: bool, method: str, path: str, required: bool = False,
                  crawled: bool = False, until: float | None = None) -> tuple[int, dict, str] | None:
         """One automatic request; its result recorded; (status, headers, body) or None (no HTTP answer)."""
-        p = HttpProbe(port, path, method, expect_status=None, address=address)
+        p = HttpProbe(port, path, method, expect_status=None, address=address, tls=tls)
         last = ""
         deadline = min(self.limit, until or self.limit,
                        time.time() + (READY_TIMEOUT if required else REQUEST_TIMEOUT))
@@ -322,7 +323,7 @@ class Discoverer:
                 time.sleep(POLL)
                 continue
             finished = time.time()
-            replay = HttpProbe(port, path, method, expect_status=status, address=address,
+            replay = HttpProbe(port, path, method, expect_status=status, address=address, tls=tls,
                                timeout=READY_TIMEOUT if required else NEXT_TIMEOUT)
             self.results.append(ProbeResult(p.name, "http", True, f"HTTP {status}", first_success=finished,
                                             status=status, output=body[:2000], probe=probe_mapping(replay),

@@ -128,21 +128,22 @@ def links_in(body: str, content_type: str) -> tuple[list[str], str | None]:
     return [], None
 
 
-def same_origin_path(ref: str, page_path: str, port: int, base: str | None = None) -> str | None:
+def same_origin_path(ref: str, page_path: str, port: int, base: str | None = None,
+                     scheme: str = "http") -> str | None:
     """The request path (with query) ``ref`` points to on this server, or None if it points elsewhere."""
     ref = ref.strip()
     if not ref or ref.startswith(("#", "javascript:", "mailto:", "tel:", "data:", "blob:")):
         return None
-    page = f"http://127.0.0.1:{port}{page_path}"
+    page = f"{scheme}://127.0.0.1:{port}{page_path}"
     if base:
         page = urljoin(page, base)
     url, _frag = urldefrag(urljoin(page, ref))
     parts = urlsplit(url)
-    if parts.scheme != "http":
+    if parts.scheme != scheme:
         return None
     host = (parts.hostname or "").lower()
     try:
-        same_port = (parts.port or 80) == port
+        same_port = (parts.port or (443 if scheme == "https" else 80)) == port
     except ValueError:
         return None
     if host not in LOCAL_HOSTS or not same_port:

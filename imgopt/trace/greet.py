@@ -1,7 +1,8 @@
 """Which protocol a listening TCP port speaks, found by talking to it.
 
 First an HTTP request (``GET /``): any HTTP status line proves an HTTP
-server.  Servers that speak first (MySQL, SMTP, FTP, SSH, POP3, IMAP) answer
+server.  A port that answers it with a TLS alert, or hangs up without a
+word, is asked again over TLS: an HTTP answer there makes it ``https``.  Servers that speak first (MySQL, SMTP, FTP, SSH, POP3, IMAP) answer
 with their banner whatever we send, so the same reply identifies them.
 Otherwise each common greeting is tried on a fresh connection -- Redis
 ``PING``, memcached ``version``, PostgreSQL's ``SSLRequest`` -- and a port
@@ -18,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from imgopt.trace.probes import LOOPBACK, TcpProbe, Target, tcp_exchange
+from imgopt.trace.probes import LOOPBACK, TcpProbe, Target, insecure_tls, tcp_exchange
 
 REPLY_WAIT = 3.0  # seconds to wait for an answer to the first request (a cold server is slow)
 SLOW_WAIT = 20.0  # ... again, when the port took the request and kept silent (a server still starting)
@@ -27,7 +28,7 @@ GREET_WAIT = 1.5  # ... and to each greeting after it
 
 @dataclass
 class Greeting:
-    protocol: str  # http | tls | redis | memcached | postgresql | mysql | smtp | ftp | ssh | pop3 | imap | tcp
+    protocol: str  # http | https | tls | redis | memcached | postgresql | mysql | smtp | ftp | ssh | pop3 | imap | tcp
     detail: str  # the first reply line (or a description), for the profile
     probes: list[TcpProbe] = field(default_factory=list)  # what reproduces it; extra ones explore further
     reply: bytes = b""
@@ -128,6 +129,25 @@ def _ask(target: Target, port: int, address: str, data: bytes, wait: float) -> t
         sock.close()
 
 
+def _https_status(target: Target, port: int, address: str) -> str | None:
+    """The status line a TLS port answers GET / with (None: no TLS handshake, or no HTTP inside)."""
+    family = LOOPBACK.get(address, "inet")
+    try:
+        sock = target.connect(port, GREET_WAIT, family) if family != "inet" else target.connect(port, GREET_WAIT)
+    except OSError:
+        return None
+    try:
+        tls = insecure_tls().wrap_socket(sock)
+        tls.settimeout(REPLY_WAIT)
+        tls.sendall(http_request(port, address))
+        got = tls.recv(4096)
+        tls.close()
+    except OSError:  # ssl.SSLError is one
+        sock.close()
+        return None
+    return _line(got) if got.startswith(b"HTTP/") else None
+
+
 def identify(target: Target, port: int, address: str, deadline: float) -> Greeting | None:
     """What ``port`` speaks (None: nothing answered before ``deadline``, not even a connection).
 
@@ -152,6 +172,14 @@ def identify(target: Target, port: int, address: str, deadline: float) -> Greeti
     if reply.startswith(b"HTTP/"):
         return Greeting("http", _line(reply), [], reply)
     known = _banner(reply, port, address)
+    if known is None and not reply and closed:  # hung up on plain text: TLS servers often do
+        known = Greeting("tls", "closed on a plain-text request", [TcpProbe(port, address=address)], reply)
+    if known is not None and known.protocol == "tls":
+        line = _https_status(target, port, address)
+        if line is not None:
+            return Greeting("https", line, [], reply)
+        if not reply:
+            known = None  # it only hung up: maybe another protocol's server (PostgreSQL does)
     if known is not None:
         return known
     for send, recognize in GREETINGS:

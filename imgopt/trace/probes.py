@@ -12,6 +12,7 @@ Declared in a file users commit (``--probe FILE``, YAML or JSON)::
         expect_status: 200       # default 200 (null: any status below 500)
         expect_body: "ok"        # substring of the response body (optional)
         address: 127.0.0.1       # or ::1 (a server listening on IPv6 loopback only)
+        tls: false               # true: HTTPS (the server's certificate is not checked)
         timeout: 60              # seconds to wait for the first success
       - type: tcp                # a TCP service: connect, send, wait for the reply
         port: 11211
@@ -67,6 +68,7 @@ class HttpProbe:
     name: str = ""
     type: str = "http"
     address: str = "127.0.0.1"  # or "::1"
+    tls: bool = False  # HTTPS; the server's certificate is not verified (a loopback probe, not a client)
 
     def __post_init__(self) -> None:
         self.name = self.name or _default_name(self)
@@ -130,7 +132,7 @@ Probe = HttpProbe | TcpProbe | ExecProbe | ExitProbe | TimeoutProbe
 
 _KEYS: dict[str, tuple[type, set[str]]] = {
     "http": (HttpProbe, {"port", "path", "method", "headers", "body", "expect_status", "expect_body", "timeout",
-                         "name", "address"}),
+                         "name", "address", "tls"}),
     "tcp": (TcpProbe, {"port", "send", "expect", "timeout", "name", "address"}),
     "exec": (ExecProbe, {"command", "expect_exit", "expect_output", "timeout", "name"}),
     "exit": (ExitProbe, {"expect_exit", "expect_output", "timeout", "name"}),
@@ -265,6 +267,8 @@ def _http_fields(kw: dict, where: str) -> None:
         raise BadInput(where, f"expect_status must be an HTTP status (100-599) or null, not {status!r}")
     if not isinstance(kw.get("expect_body", ""), str):
         raise BadInput(where, "expect_body must be a string")
+    if not isinstance(kw.get("tls", False), bool):
+        raise BadInput(where, f"tls must be true or false, not {kw['tls']!r}")
 
 
 def _expect(kw: dict, where: str) -> None:
@@ -285,7 +289,7 @@ def _command(v: Any, where: str) -> list[str]:
 
 def _default_name(p: Probe) -> str:
     if isinstance(p, HttpProbe):
-        return f"http {p.method} :{p.port}{p.path}"
+        return f"{'https' if p.tls else 'http'} {p.method} :{p.port}{p.path}"
     if isinstance(p, TcpProbe):
         first = p.send.split("\r", 1)[0].split("\n", 1)[0]
         shown = first[:24] if first.isprintable() else first.encode("latin-1").hex()[:16]
@@ -412,6 +416,12 @@ def http_exchange(p: HttpProbe, target: Target, timeout: float) -> tuple[int, di
     """One request of ``p`` (status, headers with lower-case names, body up to 1 MiB); raises OSError or
     http.client.HTTPException when no HTTP answer comes."""
     sock = _connect(target, p.port, timeout, p.address)
+    if p.tls:
+        try:
+            sock = insecure_tls().wrap_socket(sock)
+        except BaseException:
+            sock.close()
+            raise
     conn = http.client.HTTPConnection(p.address, p.port, timeout=timeout)
     conn.sock = sock
     host = f"[{p.address}]" if ":" in p.address else p.address
@@ -430,6 +440,17 @@ def http_exchange(p: HttpProbe, target: Target, timeout: float) -> tuple[int, di
         return resp.status, got, body.decode("utf-8", "replace")
     finally:
         conn.close()
+
+
+def insecure_tls():
+    """A TLS client context that checks nothing: the probe talks to the sandbox's own loopback, where
+    a server's certificate is for its real name (or self-signed), and only the answer matters."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def tcp_exchange(target: Target, port: int, send: bytes, expect: bytes, timeout: float,

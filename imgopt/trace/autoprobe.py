@@ -37,7 +37,7 @@ from typing import Callable
 from imgopt.trace import crawl
 from imgopt.trace.greet import identify
 from imgopt.trace.netstat import TICKS, Socket, app_sockets, cpu_ticks
-from imgopt.trace.probes import HttpProbe, Probe, Target, TcpProbe, http_exchange, parse_probes, probe_mapping, \
+from imgopt.trace.probes import HttpProbe, Probe, Target, http_exchange, parse_probes, probe_mapping, \
     run_probe, run_probes
 from imgopt.trace.profile import AccessProfile, Discovery, ListeningSocket, ProbeResult
 

@@ -230,19 +230,24 @@ def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) 
         pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", cid], capture_output=True, text=True,
                              check=True).stdout.strip()
         for p in probes:
+            if p["type"] == "tcp":
+                failures += _tcp_in_netns(pid, p, cid, timeout_scale)
+                continue
             if p["type"] != "http":
                 continue
-            url = f"http://127.0.0.1:{p['port']}{p.get('path', '/')}"
+            url = f"{'https' if p.get('tls') else 'http'}://127.0.0.1:{p['port']}{p.get('path', '/')}"
+            extra = [a for k, v in (p.get("headers") or {}).items() for a in ("-H", f"{k}: {v}")]
+            extra += ["-k"] if p.get("tls") else []
+            if p.get("body") is not None:
+                extra += ["--data-binary", p["body"]]
             deadline = time.monotonic() + float(p.get("timeout", 60)) * timeout_scale
             last = ""
             ok = False
             while time.monotonic() < deadline:
-                extra = [a for k, v in (p.get("headers") or {}).items() for a in ("-H", f"{k}: {v}")]
-                if p.get("body") is not None:
-                    extra += ["--data-binary", p["body"]]
+                method = ["-I"] if p.get("method") == "HEAD" else ["-X", p.get("method", "GET")]
                 q = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "-m", "5", "-o", "-", "-w",
-                                    "\n%{http_code}", "-X", p.get("method", "GET"), *extra, url],
-                                   capture_output=True, text=True)
+                                    "\n%{http_code}", *method, *extra, url],
+                                   capture_output=True, text=True, errors="replace")
                 body, _, code = q.stdout.rpartition("\n")
                 if q.returncode == 0 and code.strip() == str(p.get("expect_status", 200)) \
                         and p.get("expect_body", "") in body:
@@ -261,3 +266,42 @@ def probe_in_docker(image: str, probes: list[dict], timeout_scale: float = 1.0) 
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
     return failures
+
+
+_TCP_CLIENT = r"""
+import socket, sys, time
+port, send, expect, timeout = int(sys.argv[1]), sys.argv[2].encode("latin-1"), sys.argv[3].encode("latin-1"), float(sys.argv[4])
+deadline, last = time.monotonic() + timeout, ""
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(send)
+            got, end = b"", time.monotonic() + 5
+            while expect not in got and time.monotonic() < end:
+                s.settimeout(max(0.1, end - time.monotonic()))
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            if expect in got:
+                sys.exit(0)
+            last = repr(got[:200])
+    except OSError as e:
+        last = str(e)
+    time.sleep(0.5)
+print(last)
+sys.exit(1)
+"""
+
+
+def _tcp_in_netns(pid: str, p: dict, cid: str, timeout_scale: float) -> list[str]:
+    """A ``tcp`` probe (send, expect) from the host's Python inside the container's network namespace."""
+    timeout = float(p.get("timeout", 60)) * timeout_scale
+    q = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", _TCP_CLIENT, str(p["port"]),
+                        p.get("send", ""), p.get("expect", ""), str(timeout)], capture_output=True, text=True,
+                       timeout=timeout + 30)
+    if q.returncode == 0:
+        return []
+    logs = subprocess.run(["docker", "logs", "--tail", "20", cid], capture_output=True, text=True)
+    return [f"tcp :{p['port']} {p.get('send', '')[:30]!r}: {q.stdout.strip()[-300:]} {q.stderr.strip()[-300:]}; "
+            f"logs: {(logs.stdout + logs.stderr)[-400:]}"]

@@ -8,7 +8,6 @@ the goal.  reports/lint-vs-hadolint.md has the numbers (benchmarks/lint_vs_hadol
 
 from __future__ import annotations
 
-import pytest
 
 import lintdiff as L
 

@@ -42,7 +42,10 @@ def test_missing_probe_file(tmp_path):
 
 @pytest.mark.parametrize("text,needles", [
     ("probes:\n  - type: http\n    port: [8080\n", ("probe.yaml", "not valid YAML")),
-    ("probes:\n  - type: tcp\n    port: 8080\n", ("probe 1", "unknown probe type 'tcp'")),
+    ("probes:\n  - type: udp\n    port: 8080\n", ("probe 1", "unknown probe type 'udp'")),
+    ("probes:\n  - type: tcp\n    port: 11211\n    send: \"\u20ac\"\n", ("probe 1", "send must be latin-1 text")),
+    ("probes:\n  - type: tcp\n    port: 11211\n    expect: 5\n", ("expect must be a string",)),
+    ("probes:\n  - type: http\n    port: 80\n    address: 10.0.0.1\n", ("address must be 127.0.0.1 or ::1",)),
     ("probes:\n  - type: http\n    port: 0\n", ("probe 1", "port must be an integer between 1 and 65535")),
     ("probes:\n  - type: http\n    port: 70000\n", ("port", "70000")),
     ("probes:\n  - type: http\n    port: web\n", ("port", "'web'")),

@@ -144,3 +144,43 @@ def test_interpreters():
         head = f.read(4096)
     assert elf_interp(head) in ("/lib64/ld-linux-x86-64.so.2", None)  # None for a static build
     assert interpreter_of(b"plain text") is None
+
+
+LISTER = r'''
+import ctypes, os, sys
+os.setgid(65534)
+os.setuid(65534)
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE again, as nginx's workers do after setuid():
+# the tracer reads the call's strings, but without CAP_SYS_PTRACE not /proc/PID/fd of another uid
+print(sorted(os.listdir(sys.argv[1])))  # opendir: openat(...) = N, getdents64(N, ...)
+'''
+
+
+def test_listing_by_a_process_that_changed_uid_is_recorded(tmp_path):
+    """nginx's workers run as www-data: strace (Docker's caps, no CAP_SYS_PTRACE) cannot decorate their fds,
+    so getdents64(11, ...) names no directory; the recorder remembers what fd 11 was opened as."""
+    # (the recorder's fd table is what passes this: without it the listing is lost)
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="imgopt-lister-"))
+    try:
+        os.chmod(root, 0o755)
+        (root / "served").mkdir()
+        (root / "served" / "a.txt").write_text("a")
+        prog = root / "prog.py"
+        prog.write_text(LISTER)
+        log = tmp_path / "trace.log"
+        p = subprocess.run(["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-all", "strace",
+                            *strace_options(), "-o", str(log), "--", sys.executable, "-I", str(prog),
+                            str(root / "served")], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and "a.txt" in p.stdout, p.stderr
+        text = log.read_text(errors="surrogateescape")
+        opened = [line for line in text.splitlines() if f'"{root}/served"' in line and "openat(" in line]
+        assert opened and opened[-1].rstrip()[-1].isdigit()  # "= 3", not "= 3</...>": undecorated
+        rec = Recorder(RootFS("/")).feed(parse(text.splitlines(keepends=True)))
+        listed = rec.files.get(str(root / "served"))
+        assert listed is not None and "listdir" in listed.kinds
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)

@@ -150,7 +150,10 @@ def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workd
         if d is not l.descriptor:
             l = _same_layer(l, d)
         final_layers.append(l)
-    return Image(man, cfg, blob, final_layers, f"{src.name} (slim)", list(src.repo_tags), None, src._closers)
+    from imgopt.minify.naming import slim_tags
+
+    # never the source's tags: `docker load` would move them to the slim image
+    return Image(man, cfg, blob, final_layers, f"{src.name} (slim)", slim_tags(src), None, src._closers)
 
 
 def _same_layer(l: Layer, d) -> Layer:

@@ -25,7 +25,8 @@ def _common(fn):
         click.option("--exclude", multiple=True, metavar="GLOB", help="Never keep these (repeatable)."),
         click.option("--base-layers", type=int, default=None, help="keep-base: number of base layers (default: guessed)."),
         click.option("--probe", "probe_file", type=click.Path(dir_okay=False), default=None,
-                     help="Probe file (YAML/JSON) to verify with; default: GET / on EXPOSEd ports, else wait for exit."),
+                     help="Probe file (YAML/JSON) to trace and verify with; default: the probes found automatically "
+                          "(listening ports, HTTP and a crawl or a TCP greeting; a job runs to exit), replayed."),
         click.option("--verify", "backends", type=click.Choice(["native", "docker", "both", "none"]), default="native",
                      show_default=True, help="Where to run the probes against the slim image."),
         click.option("--max-rounds", type=click.IntRange(1, 10), default=4, show_default=True,

@@ -1,10 +1,11 @@
 """The keep set: every path a slim image must still contain, and why.
 
-keep = traced paths ∪ static closure (ELF interpreters and needed libraries
-of every kept ELF, shebang interpreters, every link of every symlink chain,
-parent directories) ∪ language closure (what the loaded Python, Node, Ruby,
-Perl, PHP, Java and shell code can load later: :mod:`imgopt.minify.closure`)
-∪ keep rules (imgopt/data/keep) ∪ ``--include`` ∪ runtime directories; minus
+keep = traced paths ∪ served and listed directories (whole, bounded) ∪
+static closure (ELF interpreters and needed libraries of every kept ELF,
+shebang interpreters, every link of every symlink chain, parent directories)
+∪ language closure (what the loaded Python, Node, Ruby, Perl, PHP, Java and
+shell code can load later: :mod:`imgopt.minify.closure`) ∪ keep rules
+(imgopt/data/keep) ∪ ``--include`` ∪ runtime directories; minus
 ``--exclude``.  Every kept path carries the first reason it was kept
 (:func:`reason_category` groups them for the summary).
 """
@@ -28,6 +29,10 @@ from imgopt.trace.profile import AccessProfile
 
 RULES_DIR = data_dir("keep")
 RUNTIME_DIRS = ("tmp", "var/tmp", "run", "dev", "proc", "sys")
+# a served or listed directory is kept whole up to this size; a bigger one keeps only what was traced
+DIR_MAX_BYTES = 64 << 20
+DIR_MAX_FILES = 10_000
+_PY_MODULE = (".py", ".pyc")
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -55,12 +60,25 @@ def load_keep_rules(directory: Path | str | None = None) -> list[KeepRule]:
 
 
 @dataclass
+class KeptDir:
+    """A directory the app served or listed, and whether it was kept whole."""
+
+    path: str  # absolute, as resolved in the image
+    reason: str  # document root | listed while answering | listed
+    kept: bool
+    files: int  # regular files below it
+    bytes: int
+    why: str  # the requests it was seen in, or why it was not kept whole
+
+
+@dataclass
 class KeepPlan:
     keep: dict[str, str]  # path (relative) -> first reason it was kept
-    startup: list[str]  # regular files read before ready, first-access order (relative, resolved)
+    startup: list[str]  # regular files the trace saw, in path (tree walk) order (relative, resolved)
     rules_applied: dict[str, int] = field(default_factory=dict)  # rule id -> paths it added
     missing_includes: list[str] = field(default_factory=list)
     unresolved: list = field(default_factory=list)  # imgopt.minify.closure.Unresolved: loads not resolved
+    dirs: list[KeptDir] = field(default_factory=list)  # served and listed directories
 
     def __contains__(self, path: str) -> bool:
         return path in self.keep
@@ -129,7 +147,9 @@ class Planner:
             elif not self.add(f.path, "traced"):
                 continue
             final, node = self.r.lookup(f.path)
-            if node is not None and node.kind in (Kind.FILE, Kind.HARDLINK) and f.before_ready:
+            # every traced file, not only those before ready: which side of "ready" a file fell on
+            # is timing, and the layers must not depend on timing (docs/minify.md, Determinism)
+            if node is not None and node.kind in (Kind.FILE, Kind.HARDLINK):
                 r = final.strip("/")
                 if r not in seen:
                     seen.add(r)
@@ -137,6 +157,41 @@ class Planner:
         for d in profile.written_dirs:
             self.add(d, "written at runtime")
         return startup
+
+    def add_dirs(self, profile: AccessProfile) -> list[KeptDir]:
+        """Served directories (document roots, listed while answering) and listed ones, kept whole.
+
+        Bounded: a directory over :data:`DIR_MAX_BYTES` or :data:`DIR_MAX_FILES`
+        keeps only what the trace saw, and is reported.  A listed Python
+        module directory is not kept whole (its listing is the import
+        system's cache; what it can import later is the language closure's).
+        """
+        out: list[KeptDir] = []
+        seen: set[str] = set()
+        for u, served in [(u, True) for u in profile.served_dirs] + [(u, False) for u in profile.listed_dirs]:
+            final, node = self.r.lookup(u.path)
+            rel = final.strip("/")
+            if node is None or node.children is None or rel in seen:
+                continue
+            seen.add(rel)
+            files = [(p, n) for p, n in self.tree.walk(node, rel) if n.children is None]
+            size = sum(n.size for _, n in files if n.kind is Kind.FILE)
+            why = ", ".join(u.probes[:3]) + (f" and {len(u.probes) - 3} more" if len(u.probes) > 3 else "")
+            kept = False
+            if u.reason != "document root" and _python_module_dir(node):
+                why = "a Python module directory: what it can import later is the language closure's"
+            elif size > DIR_MAX_BYTES or len(files) > DIR_MAX_FILES:
+                why = f"over the cap ({len(files)} files, {size} bytes; at most {DIR_MAX_FILES} files and " \
+                      f"{DIR_MAX_BYTES} bytes): only what was traced is kept (--include {final} keeps it all)"
+            else:
+                kept = True
+                reason = "served directory" if served else "listed directory"
+                if rel:
+                    self.add(final, reason)
+                for p, _n in self.tree.walk(node, rel):
+                    self.add_literal(p, reason)
+            out.append(KeptDir("/" + rel, u.reason, kept, len(files), size, why or "at startup"))
+        return out
 
     def add_static_closure(self) -> None:
         """Entrypoint closure, then ELF/shebang closure of everything kept, to a fixpoint."""
@@ -308,12 +363,15 @@ def plan_keep(scan: Scan, profile: AccessProfile | None, *, keep_all: bool = Fal
     applied: dict[str, int] = {}
     missing: list[str] = []
     unresolved: list = []
+    dirs: list[KeptDir] = []
     if profile is not None:
         startup = pl.add_profile(profile)
     if keep_all:
         for p, _ in scan.tree.walk():
             pl._put(p, "keep-all")
     else:
+        if profile is not None:
+            dirs = pl.add_dirs(profile)
         pl.add_static_closure()
         unresolved = pl.add_language_closure(profile)
         pl.add_rules(rules if rules is not None else load_keep_rules(), applied)
@@ -322,7 +380,7 @@ def plan_keep(scan: Scan, profile: AccessProfile | None, *, keep_all: bool = Fal
         pl.add_runtime_dirs()
         pl.add_static_closure()  # what the rules and includes added may need libraries too
         pl.exclude(excludes)
-    return KeepPlan(pl.keep, [p for p in startup if p in pl.keep], applied, missing, unresolved)
+    return KeepPlan(pl.keep, [p for p in startup if p in pl.keep], applied, missing, unresolved, dirs)
 
 
 def reason_category(reason: str) -> str:
@@ -366,3 +424,19 @@ def kept_by_reason(scan: Scan, plan: KeepPlan) -> dict[str, dict[str, int]]:
         a[0] += e["size"]
         a[1] += 1
     return {k: {"bytes": v[0], "files": v[1]} for k, v in sorted(acc.items(), key=lambda x: -x[1][0])}
+
+
+def _python_module_dir(node) -> bool:
+    """A directory of Python modules (what the import system lists to cache its contents)."""
+    kids = node.children or {}
+    if "__pycache__" in kids or "__init__.py" in kids or node.name in ("site-packages", "dist-packages"):
+        return True
+    files = [name for name, c in kids.items() if c.children is None]
+    return bool(files) and sum(_py_module_file(name) for name in files) * 2 >= len(files)
+
+
+def _py_module_file(name: str) -> bool:
+    """Source, bytecode, or an extension module named as CPython names them (``x.cpython-311-…so``,
+    ``x.abi3.so``; a bare ``.so`` may be any plugin, so it does not count)."""
+    return name.endswith(_PY_MODULE) or (name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so")))
+

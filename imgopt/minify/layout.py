@@ -1,7 +1,10 @@
 """Layer layouts for the slim image, and where each kept file's bytes come from.
 
-* ``startup-first`` (default): one layer with the files read before the probe
-  was ready, in first-access order (parents first), then one with the rest.
+* ``startup-first`` (default): one layer with the files the trace saw (the
+  app's startup and what its probes reached), in path order (parents first),
+  then one with the rest.  Path order, not access order: two traces of the
+  same app interleave their processes differently, and the layers must not
+  depend on that (the same input gives the same digests).
 * ``keep-base``: the base image's layers byte-identical (hosts that cached
   them pull only the app part), the app part slimmed and reordered, with
   whiteouts where the app had deleted or replaced base files.
@@ -198,7 +201,9 @@ def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
     tree = scan.tree
     all_sorted = [p for p, _ in tree.walk() if p in plan.keep]  # depth-first, sorted: parents first
     maker = EntryMaker(tree, store)
-    startup = [p for p in plan.startup if p in plan.keep]
+    # the traced files in tree order, never in access order: timing must not move bytes between layers
+    traced = set(plan.startup)
+    startup = [p for p in all_sorted if p in traced]
     if layout == "keep-base":
         return _keep_base(scan, plan, maker, startup, base_layers)
     if layout == "original":
@@ -218,7 +223,7 @@ def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
     # every layer carries its own parent directories: a directory left out
     # would be created by the runtime with default modes and the current time
     return [
-        PlannedLayer(_entries(maker, first), len(first), f"{len(startup)} startup files in first-access order"),
+        PlannedLayer(_entries(maker, first), len(first), f"{len(startup)} traced files (startup and probes)"),
         PlannedLayer(_entries(maker, _with_parents(rest, plan.keep, set())), 0, "the rest of the kept files"),
     ]
 
@@ -290,7 +295,7 @@ def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str]
         for p in whiteouts]
     if first:
         layers.append(PlannedLayer(_entries(maker, first), len(first),
-                                   f"{len(app_startup)} app startup files in first-access order"))
+                                   f"{len(app_startup)} traced app files (startup and probes)"))
     layers.append(PlannedLayer(wh_entries + _entries(maker, _with_parents(rest, plan.keep, last)), 0,
                                f"the rest of the app's kept files; {len(whiteouts)} base paths removed"))
     return layers

@@ -96,7 +96,8 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
             emit(render("removed", "json", removed_files(img.name, slim)), options.removed)
         if options.kept:
             emit(render("kept", "json", kept_files(img.name, scan, slim)), options.kept)
-        return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0)
+        return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0,
+                             profile)
     finally:
         scan.close()
         remove_tree(work)

@@ -12,6 +12,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from imgopt.minify.naming import written_names
+from imgopt.trace.profile import DirUse, ListeningSocket
+
 SCHEMA = "imgopt.minify/v1"
 REMOVED_SCHEMA = "imgopt.removed/v1"
 KEPT_SCHEMA = "imgopt.kept/v1"
@@ -62,6 +65,41 @@ class VerificationReport:
 
 
 @dataclass
+class AutoProbeOutcome:
+    name: str
+    passed: bool
+    required: bool  # the readiness probe (required) or exploration after it (not)
+    detail: str
+
+
+@dataclass
+class ProbingSummary:
+    """What zero-config probing found in the original (and replayed against the slim image)."""
+
+    kind: str  # server | job | idle | failed
+    decided_after: float  # seconds from launching the sandbox to knowing the kind
+    ready_time: float | None
+    sockets: list[ListeningSocket]
+    requests: int
+    crawled: int
+    probes: list[AutoProbeOutcome]
+    served_dirs: list[DirUse]
+    notes: list[str]
+
+
+@dataclass
+class KeptDirectory:
+    """A directory the app served or listed, and whether the slim image keeps it whole."""
+
+    path: str
+    reason: str  # document root | listed while answering | listed
+    kept: bool
+    files: int
+    bytes: int
+    why: str
+
+
+@dataclass
 class MinifyResult:
     """The slim image written, against the original: sizes, what was removed, verification."""
 
@@ -77,6 +115,9 @@ class MinifyResult:
     language_closure_unresolved: dict[str, int]  # "language: why" -> loads the closure could not resolve
     verification: VerificationReport | None  # None with --verify none
     seconds: float
+    tags: list[str]  # the names the slim image was written with (never the source's own)
+    probing: ProbingSummary | None  # zero-config probing (None: the probes came from a probe file)
+    dirs: list[KeptDirectory]  # served and listed directories
     schema: str = SCHEMA
 
     def to_json(self) -> dict[str, Any]:
@@ -149,8 +190,18 @@ def removed_files(image_name: str, slim) -> RemovedFiles:
     return RemovedFiles(image_name, [RemovedPath(r.path, r.size, r.layer, r.junk_class) for r in slim.removed])
 
 
+def probing_summary(profile) -> ProbingSummary | None:
+    """The probing part of the report (None when the probes came from a file)."""
+    if profile is None or profile.discovery is None:
+        return None
+    d = profile.discovery
+    return ProbingSummary(d.kind, d.decided_after, profile.ready_time, list(d.sockets), d.requests, d.crawled,
+                          [AutoProbeOutcome(r.name, r.passed, r.required, r.detail) for r in profile.probes if r.auto],
+                          list(profile.served_dirs), list(d.notes))
+
+
 def minify_result(original, scan, slim, verification, manifest_digest: str, dest: str,
-                  seconds: float) -> MinifyResult:
+                  seconds: float, profile=None) -> MinifyResult:
     """The report of one minify run: ``original`` Image and its Scan, the SlimImage, its Verification."""
     by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -185,6 +236,9 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
             [ProbeRun(r.number, b.backend, b.passed, b.failure, b.ready_time) for r in ver.rounds for b in r.results],
             ver.mismatches),
         seconds=round(seconds, 2),
+        tags=written_names(dest, new),
+        probing=probing_summary(profile),
+        dirs=[KeptDirectory(d.path, d.reason, d.kept, d.files, d.bytes, d.why) for d in slim.plan.dirs],
     )
 
 

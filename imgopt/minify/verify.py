@@ -1,7 +1,11 @@
 """Verify a slim image with the same probes, and repair it before handing it over.
 
 Round by round: build the slim image, run the probes against it (native
-sandbox; Docker too when asked), compare with the original's results.  If a
+sandbox; Docker too when asked), compare with the original's results.
+Without a probe file, the probes are the ones the original's trace ran and
+passed -- zero-config probing's automatic probes, each expecting the answer
+the original gave (:func:`imgopt.trace.autoprobe.replay_probes`): the slim
+image is verified against what was discovered, not probed anew.  If a
 probe fails, the failing run was traced: every path it looked up that the
 slim image lacks but the original has is added (and, for directories it
 listed, the original's entries), and the image is built again.  Only a
@@ -30,7 +34,7 @@ class VerifyOptions:
     backends: list[str] = field(default_factory=lambda: ["native"])
     max_rounds: int = 4
     timeout: float = 300.0
-    probes: list | None = None  # imgopt.trace.probes.Probe list; None: the defaults
+    probes: list | None = None  # imgopt.trace.probes.Probe list; None: those the profile recorded
     limits: dict = field(default_factory=dict)  # TraceOptions pids / memory / cpu_limit for the probe runs
 
 
@@ -76,11 +80,22 @@ def run_probes_on(slim_image, probes, backend: str, timeout: float, limits: dict
 
 
 def compare(original: AccessProfile | None, results: list[ProbeResult]) -> list[str]:
-    """Probe outcomes that differ from the original image's (status, exit code)."""
+    """Probe outcomes that differ from the original image's (status, exit code).
+
+    Matched by name, in order (two probes may share a name: the same path with two bodies): the
+    slim run replays only what passed on the original, so positions alone would not line up.
+    """
     if original is None:
         return []
     out = []
-    for a, b in zip(original.probes, results):
+    by_name: dict[str, list[ProbeResult]] = {}
+    for a in original.probes:
+        by_name.setdefault(a.name, []).append(a)
+    for b in results:
+        same = by_name.get(b.name)
+        if not same:
+            continue
+        a = same.pop(0)
         if a.passed and not b.passed:
             out.append(f"probe {b.name!r}: passed on the original, fails on the slim image ({b.detail})")
         if a.status is not None and b.status is not None and a.status != b.status:
@@ -115,6 +130,9 @@ def repairs(scan: Scan, slim: SlimImage, failing: AccessProfile) -> list[tuple[s
 
 def minify_verified(scan: Scan, profile: AccessProfile | None, opts: MinifyOptions, vopts: VerifyOptions,
                     workdir: str, progress=None) -> tuple[SlimImage, Verification]:
+    from imgopt.trace.autoprobe import replay_probes
+
+    probes = vopts.probes if vopts.probes is not None else replay_probes(profile)
     extra: list[str] = []
     rounds: list[Round] = []
     mismatches: list[str] = []
@@ -126,7 +144,7 @@ def minify_verified(scan: Scan, profile: AccessProfile | None, opts: MinifyOptio
         rnd = Round(n, slim.kept_files, [])
         failing_profiles = []
         for backend in vopts.backends:
-            res = run_probes_on(slim.image, vopts.probes, backend, vopts.timeout, vopts.limits)
+            res = run_probes_on(slim.image, probes, backend, vopts.timeout, vopts.limits)
             rnd.results.append(BackendResult(backend, res.passed, res.failure, res.profile.probes,
                                              res.profile.ready_time, res.missing[:50]))
             if not res.passed:

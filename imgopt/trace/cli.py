@@ -16,8 +16,11 @@ from imgopt.errors import BadInput, Failed
 @click.argument("image")
 @click.argument("args", nargs=-1)
 @click.option("--probe", "probe_file", metavar="FILE",
-              help="Probes (YAML/JSON): http, exec, exit, timeout.  Default: GET / on each EXPOSEd port, "
-                   "else wait for exit.")
+              help="Probes (YAML/JSON): http, tcp, exec, exit, timeout.  Default: found automatically (the ports "
+                   "the app listens on, HTTP or a TCP greeting, a crawl; else a job run to exit).")
+@click.option("--emit-probes", "emit_file", metavar="FILE",
+              help="Write the probes that passed (the automatic ones, expecting the answers seen) as a probe file "
+                   "(YAML; JSON if FILE ends in .json) to edit and commit.")
 @click.option("-o", "--output", metavar="FILE", help="Write the access profile (JSON) here (atomically).")
 @click.option("--backend", type=click.Choice(["auto", "native", "docker"]), default="auto", show_default=True,
               help="native: namespaces + pivot_root, no daemon; docker: the real engine; auto: docker when an "
@@ -51,7 +54,8 @@ from imgopt.errors import BadInput, Failed
 @insecure_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @handle_errors
-def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str | None, backend: str, network: str,
+def trace(image: str, args: tuple[str, ...], probe_file: str | None, emit_file: str | None, output: str | None,
+          backend: str, network: str,
           timeout: float, settle: float, tracer: str, reads: bool, cpus: str, pids: int | None,
           memory: int | None, cpu_limit: float | None, userns: str, env: tuple[str, ...],
           volumes: tuple[str, ...], user: str | None, entrypoint: str | None, workdir: str | None,
@@ -70,8 +74,9 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     from imgopt.trace.runspec import Overrides
 
     probes = load_probes(probe_file) if probe_file else None
-    if output:
-        _check_output(output)
+    for path in (output, emit_file):
+        if path:
+            _check_output(path)
     for v in volumes:
         if ":" not in v:
             raise BadInput(f"-v {v}", "expected SRC:DST[:ro]")
@@ -84,6 +89,10 @@ def trace(image: str, args: tuple[str, ...], probe_file: str | None, output: str
     opts.check()
     result = api.trace(image, opts, probes=probes, output=output, source=source_options(platform, insecure))
     prof = result.profile
+    if emit_file:
+        from imgopt.trace.autoprobe import write_probe_file
+
+        write_probe_file(prof, emit_file)
     if fmt == "json" and not output:
         emit(render("trace", "json", result))
     elif not quiet:

@@ -33,7 +33,8 @@ from imgopt.trace.bundle import MOUNT
 from imgopt.trace.native import ExecResult, connect_loopback
 from imgopt.trace.options import TraceOptions, cpu_set
 from imgopt.trace.owner import owner_alive, owner_tag
-from imgopt.trace.probes import Probe, run_probes
+from imgopt.trace.autoprobe import run_all
+from imgopt.trace.probes import Probe
 from imgopt.trace.profile_build import build_profile, launch_ready
 from imgopt.trace.recorder import Recorded
 from imgopt.trace.result import TraceResult
@@ -76,7 +77,7 @@ class DockerBackend:
         profile = build_profile(rec, results, target.run, exit_info, t_end, t_start=sess.t_start, backend=self.name,
                                 tracer=opts.tracer, image=target.image_name, image_digest=target.image_digest,
                                 config_digest=target.config_digest, notes=sess.notes,
-                                sandbox=docker_protections(opts, opts.tracer == "strace"))
+                                sandbox=docker_protections(opts, opts.tracer == "strace"), session=sess)
         return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.t_start),
                            limit=sess.limit)
 
@@ -132,17 +133,18 @@ class _Netns:
         os.close(fd)
         self._ready.put(None)
         while True:
-            reply = self._req.get()
-            if reply is None:
+            item = self._req.get()
+            if item is None:
                 return
+            reply, family = item
             try:
-                reply.put(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                reply.put(socket.socket(family, socket.SOCK_STREAM))
             except OSError as e:
                 reply.put(e)
 
-    def socket(self) -> socket.socket:
+    def socket(self, family: int = socket.AF_INET) -> socket.socket:
         reply: queue.Queue = queue.Queue()
-        self._req.put(reply)
+        self._req.put((reply, family))
         s = reply.get(timeout=10)
         if isinstance(s, Exception):
             raise s
@@ -163,9 +165,9 @@ class _DockerTarget:
         self.network = network
         self.netns: _Netns | None = None
 
-    def _socket(self) -> socket.socket:
+    def _socket(self, family: int = socket.AF_INET) -> socket.socket:
         if self.network == "host":
-            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            return socket.socket(family, socket.SOCK_STREAM)
         if self.netns is None:  # joined on first use: a job may be gone before any HTTP probe
             self.c.reload()
             pid = int(self.c.attrs["State"].get("Pid") or 0)
@@ -175,10 +177,19 @@ class _DockerTarget:
                 self.netns = _Netns(pid)
             except DaemonError as e:
                 raise ConnectionRefusedError(str(e)) from None
-        return self.netns.socket()
+        return self.netns.socket(family)
 
-    def connect(self, port: int, timeout: float = 5.0) -> socket.socket:
-        return connect_loopback(self._socket(), port, timeout)
+    def connect(self, port: int, timeout: float = 5.0, family: str = "inet") -> socket.socket:
+        return connect_loopback(self._socket(socket.AF_INET6 if family == "inet6" else socket.AF_INET), port,
+                                timeout)
+
+    def sandbox_pid(self) -> int | None:
+        """Host pid of the container's first process (its network and PID namespaces are the app's)."""
+        try:
+            self.c.reload()
+            return int(self.c.attrs["State"].get("Pid") or 0) or None
+        except Exception:  # noqa: BLE001 - gone
+            return None
 
     def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> ExecResult:
         cmd = (self.tracer + ["-o", trace_log, "--"] + argv) if trace_log and self.tracer else argv
@@ -301,8 +312,10 @@ class _DockerSession(Session):
                 self.notes.append(f"docker start failed: {msg}")
                 target.start_error = msg
                 target.exit = {"exit_code": 127, "signal": None, "time": time.time()}
-            results = run_probes(self.probes, target, launched + self.opts.timeout, self._exec_log)
-            if all(r.passed for r in results):
+            results = run_all(self.probes, target, launched + self.opts.timeout, self._exec_log, launched=launched,
+                              trace_log=os.path.join(self.scratch, "out", "trace.log") if tracer else None,
+                              private_netns=self.opts.network != "host")
+            if all(r.passed for r in results if r.required):
                 settle(self.opts, launched + self.opts.timeout, os.path.join(self.scratch, "out", "trace.log"),
                        target.poll_exit)
             exit_info = target.poll_exit()
@@ -325,6 +338,9 @@ class _DockerSession(Session):
             except Exception:  # noqa: BLE001
                 pass
         t_end = time.time()
+        from imgopt.trace.served import DirCollector
+
+        self.dirs = DirCollector(results)
         return self._record(fs), results, exit_info, t_end
 
     def _record(self, fs: RootFS) -> Recorded:
@@ -334,7 +350,7 @@ class _DockerSession(Session):
             self.notes.append("untraced run (tracer none): no files recorded")
             return rec
         read_logs(rec, fs, self.run_spec.workdir, os.path.join(self.scratch, "out"), self._exec_logs, self.mapped,
-                  self.notes, self.opts.trace_reads)
+                  self.notes, self.opts.trace_reads, observer=self.dirs.observe if self.dirs else None)
         return rec
 
 

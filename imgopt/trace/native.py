@@ -48,11 +48,11 @@ class ExecResult:
 
 
 def connect_loopback(s: socket.socket, port: int, timeout: float) -> socket.socket:
-    """Connect ``s`` (a socket made inside a sandbox's network namespace) to 127.0.0.1:``port``;
-    closed again when that fails (raises OSError)."""
+    """Connect ``s`` (a socket made inside a sandbox's network namespace) to 127.0.0.1:``port``
+    (``::1`` for an IPv6 socket); closed again when that fails (raises OSError)."""
     s.settimeout(timeout)
     try:
-        s.connect(("127.0.0.1", port))
+        s.connect(("::1", port) if s.family == socket.AF_INET6 else ("127.0.0.1", port))
     except BaseException:
         s.close()
         raise
@@ -321,10 +321,11 @@ class NativeSandbox:
 
     # ------------------------------------------------------------ probes
 
-    def connect(self, port: int, timeout: float = 5.0) -> socket.socket:
-        """A TCP connection to 127.0.0.1:``port`` inside the sandbox (raises OSError)."""
+    def connect(self, port: int, timeout: float = 5.0, family: str = "inet") -> socket.socket:
+        """A TCP connection to 127.0.0.1:``port`` (``::1`` for family inet6) inside the sandbox
+        (raises OSError)."""
         assert self.agent is not None
-        _msg, fds = self.agent.request("socket")
+        _msg, fds = self.agent.request("socket", {"family": family})
         if not fds:
             raise ConnectionError("sandbox returned no socket")
         return connect_loopback(socket.socket(fileno=fds[0]), port, timeout)
@@ -365,6 +366,15 @@ class NativeSandbox:
             self.exit = ev
         elif ev.get("event") == "closed" and self.exit is None:
             self.exit = {"exit_code": None, "signal": None, "time": time.time(), "lost": True}
+
+    def sandbox_pid(self) -> int | None:
+        """Host pid of the sandbox's init: its network and PID namespaces are the app's."""
+        from imgopt.trace.procmaps import children
+
+        if self.proc is None:
+            return None
+        init = children(self.proc.pid)
+        return init[0] if init else None
 
     def mapped_files(self) -> set[str]:
         """In-image paths the sandbox's processes have mapped right now (not the init's own)."""

@@ -8,7 +8,8 @@ import time
 from imgopt.trace.backends import Target
 from imgopt.trace.bundle import MOUNT
 from imgopt.trace.options import TraceOptions, cpu_set
-from imgopt.trace.probes import Probe, run_probes
+from imgopt.trace.autoprobe import run_all
+from imgopt.trace.probes import Probe
 from imgopt.trace.profile import ProbeResult
 from imgopt.trace.profile_build import build_profile, launch_ready
 from imgopt.trace.recorder import Recorded, Recorder
@@ -32,7 +33,7 @@ class NativeBackend:
         profile = build_profile(rec, results, target.run, exit_info, t_end, t_start=sess.t_start,
                                 backend=self.name, tracer=opts.tracer, image=target.image_name,
                                 image_digest=target.image_digest, config_digest=target.config_digest,
-                                notes=sess.notes, sandbox=sess.sandbox)
+                                notes=sess.notes, sandbox=sess.sandbox, session=sess)
         return TraceResult(profile, sess.output[-8000:], None, launch_ready(profile, rec, sess.t_start, sess.launched),
                            limit=sess.limit)
 
@@ -78,8 +79,10 @@ class NativeSession(Session):
 
                 fan, sb.fanotify_fd = FanotifyReader(sb.fanotify_fd), -1
             limit = sb.launched + opts.timeout
-            results = run_probes(self.probes, sb, limit, self._exec_log)
-            if all(r.passed for r in results):
+            results = run_all(self.probes, sb, limit, self._exec_log, launched=sb.launched,
+                              trace_log=os.path.join(self.scratch, "out", "trace.log") if tracer else None,
+                              private_netns=opts.network != "host")
+            if all(r.passed for r in results if r.required):
                 settle(opts, limit, os.path.join(self.scratch, "out", "trace.log"), sb.poll_exit)
             exit_info = sb.poll_exit()
             self.mapped = sb.mapped_files() if opts.tracer == "strace" else set()
@@ -89,6 +92,9 @@ class NativeSession(Session):
             self.notes.extend(sb.notes)
             self.sandbox, self.limit = sb.protections, sb.limit_hit
         t_end = time.time()
+        from imgopt.trace.served import DirCollector
+
+        self.dirs = DirCollector(results)
         rec = self._record(sb, fan)
         return rec, results, exit_info, t_end
 
@@ -97,7 +103,7 @@ class NativeSession(Session):
         out = os.path.join(self.scratch, "out")
         if self.opts.tracer == "strace":
             read_logs(rec, self.fs, self.run_spec.workdir, out, self._exec_logs, self.mapped, self.notes,
-                      self.opts.trace_reads)
+                      self.opts.trace_reads, observer=self.dirs.observe if self.dirs else None)
         elif fan is not None:
             from imgopt.trace.fanotify import kind_of
 

@@ -11,7 +11,14 @@ Declared in a file users commit (``--probe FILE``, YAML or JSON)::
         body: ""                 # request body (optional)
         expect_status: 200       # default 200 (null: any status below 500)
         expect_body: "ok"        # substring of the response body (optional)
+        address: 127.0.0.1       # or ::1 (a server listening on IPv6 loopback only)
+        tls: false               # true: HTTPS (the server's certificate is not checked)
         timeout: 60              # seconds to wait for the first success
+      - type: tcp                # a TCP service: connect, send, wait for the reply
+        port: 11211
+        send: "version\\r\\n"      # bytes to send (latin-1 text; optional)
+        expect: "VERSION"        # substring of what comes back (optional: connecting is enough)
+        timeout: 30
       - type: exec               # a command run inside the sandbox, retried until it passes
         command: ["cat", "/tmp/ready"]   # or a string, run with /bin/sh -c
         expect_exit: 0
@@ -24,9 +31,11 @@ Declared in a file users commit (``--probe FILE``, YAML or JSON)::
       - type: timeout            # just let it run this long (passes unless it failed meanwhile)
         seconds: 5
 
-Defaults when no probe is given: an HTTP GET / (any status below 500) on each
-EXPOSEd TCP port; else wait for the entrypoint to exit with 0 — and if it is
-still running at the time limit, a plain timeout that passes.
+When no probe is given, :mod:`imgopt.trace.autoprobe` finds out on its own
+what the app is (a server on the ports it listens on, a job, an idle
+service) and records the probes it ran in this same form, so they can be
+written to a file (``imgopt trace --emit-probes``) and replayed.
+:func:`default_probes` is the older, EXPOSE-only default.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from __future__ import annotations
 import http.client
 import json
 import shlex
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -57,6 +67,22 @@ class HttpProbe:
     timeout: float = DEFAULT_TIMEOUT
     name: str = ""
     type: str = "http"
+    address: str = "127.0.0.1"  # or "::1"
+    tls: bool = False  # HTTPS; the server's certificate is not verified (a loopback probe, not a client)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or _default_name(self)
+
+
+@dataclass
+class TcpProbe:
+    port: int
+    send: str = ""  # latin-1 text: each character one byte
+    expect: str = ""  # substring of the reply ("" with nothing sent: connecting is enough)
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = ""
+    type: str = "tcp"
+    address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.name = self.name or _default_name(self)
@@ -102,11 +128,12 @@ class TimeoutProbe:
         return self.seconds
 
 
-Probe = HttpProbe | ExecProbe | ExitProbe | TimeoutProbe
+Probe = HttpProbe | TcpProbe | ExecProbe | ExitProbe | TimeoutProbe
 
 _KEYS: dict[str, tuple[type, set[str]]] = {
     "http": (HttpProbe, {"port", "path", "method", "headers", "body", "expect_status", "expect_body", "timeout",
-                         "name"}),
+                         "name", "address", "tls"}),
+    "tcp": (TcpProbe, {"port", "send", "expect", "timeout", "name", "address"}),
     "exec": (ExecProbe, {"command", "expect_exit", "expect_output", "timeout", "name"}),
     "exit": (ExitProbe, {"expect_exit", "expect_output", "timeout", "name"}),
     "timeout": (TimeoutProbe, {"seconds", "timeout", "name"}),
@@ -165,10 +192,10 @@ def _probe(d: Any, where: str) -> Probe:
         raise BadInput(where, "is not a mapping")
     kind = d.get("type")
     if not isinstance(kind, str):
-        raise BadInput(where, "has no 'type' (http, exec, exit, timeout)")
+        raise BadInput(where, "has no 'type' (http, tcp, exec, exit, timeout)")
     kind = _ALIASES.get(kind, kind)
     if kind not in _KEYS:
-        raise BadInput(where, f"unknown probe type {d['type']!r} (expected http, exec, exit or timeout)")
+        raise BadInput(where, f"unknown probe type {d['type']!r} (expected http, tcp, exec, exit or timeout)")
     cls, allowed = _KEYS[kind]
     extra = set(d) - allowed - {"type"}
     if extra:
@@ -178,6 +205,8 @@ def _probe(d: Any, where: str) -> Probe:
         kw["timeout"] = _seconds(kw["timeout"], where, "timeout")
     if kind == "http":
         _http_fields(kw, where)
+    elif kind == "tcp":
+        _tcp_fields(kw, where)
     elif kind == "exec":
         kw["command"] = _command(kw.get("command"), where)
         _expect(kw, where)
@@ -198,10 +227,28 @@ def _seconds(v: Any, where: str, key: str) -> float:
     return float(v)
 
 
-def _http_fields(kw: dict, where: str) -> None:
+def _port_address(kw: dict, where: str) -> None:
     port = kw.get("port")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise BadInput(where, f"port must be an integer between 1 and 65535, not {port!r}")
+    if kw.get("address", "127.0.0.1") not in LOOPBACK:
+        raise BadInput(where, f"address must be 127.0.0.1 or ::1 (the sandbox's loopback), not {kw['address']!r}")
+
+
+def _tcp_fields(kw: dict, where: str) -> None:
+    _port_address(kw, where)
+    for key in ("send", "expect"):
+        v = kw.get(key, "")
+        if not isinstance(v, str):
+            raise BadInput(where, f"{key} must be a string")
+        try:
+            v.encode("latin-1")
+        except UnicodeEncodeError:
+            raise BadInput(where, f"{key} must be latin-1 text (one byte per character; \\xNN escapes)") from None
+
+
+def _http_fields(kw: dict, where: str) -> None:
+    _port_address(kw, where)
     path = kw.get("path", "/")
     if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " \r\n"):
         raise BadInput(where, f"path must start with '/' and contain no spaces, not {path!r}")
@@ -220,6 +267,8 @@ def _http_fields(kw: dict, where: str) -> None:
         raise BadInput(where, f"expect_status must be an HTTP status (100-599) or null, not {status!r}")
     if not isinstance(kw.get("expect_body", ""), str):
         raise BadInput(where, "expect_body must be a string")
+    if not isinstance(kw.get("tls", False), bool):
+        raise BadInput(where, f"tls must be true or false, not {kw['tls']!r}")
 
 
 def _expect(kw: dict, where: str) -> None:
@@ -240,7 +289,11 @@ def _command(v: Any, where: str) -> list[str]:
 
 def _default_name(p: Probe) -> str:
     if isinstance(p, HttpProbe):
-        return f"http {p.method} :{p.port}{p.path}"
+        return f"{'https' if p.tls else 'http'} {p.method} :{p.port}{p.path}"
+    if isinstance(p, TcpProbe):
+        first = p.send.split("\r", 1)[0].split("\n", 1)[0]
+        shown = first[:24] if first.isprintable() else first.encode("latin-1").hex()[:16]
+        return f"tcp :{p.port}" + (f" {shown}" if shown else "")
     if isinstance(p, ExecProbe):
         return "exec " + shlex.join(p.command)[:60]
     if isinstance(p, ExitProbe):
@@ -263,10 +316,13 @@ def default_probes(exposed_ports: list[str], timeout: float) -> list[Probe]:
 # ----------------------------------------------------------------- running
 
 
+LOOPBACK = {"127.0.0.1": "inet", "::1": "inet6"}
+
+
 class Target(Protocol):
     """What probes need from a running sandbox (native or docker)."""
 
-    def connect(self, port: int, timeout: float = 5.0) -> Any: ...
+    def connect(self, port: int, timeout: float = 5.0, family: str = "inet") -> Any: ...
     def exec(self, argv: list[str], timeout: float, trace_log: str | None = None) -> Any: ...
     def poll_exit(self) -> dict | None: ...
     def wait_exit(self, timeout: float) -> dict | None: ...
@@ -289,17 +345,27 @@ def run_probes(probes: list[Probe], target: Target, limit: float,
             results.append(ProbeResult(p.name, p.type, False, "not run: an earlier probe failed"))
             continue
         deadline = min(time.time() + p.timeout, limit)
-        if isinstance(p, HttpProbe):
-            r = _http(p, target, deadline)
-        elif isinstance(p, ExecProbe):
-            r = _exec(p, target, deadline, lambda i=i: exec_log(i))
-        elif isinstance(p, ExitProbe):
-            r = _exit(p, target, deadline)
-        else:
-            r = _timeout(p, target, deadline)
+        r = run_probe(p, target, deadline, lambda i=i: exec_log(i))
         results.append(r)
         failed = not r.passed
     return results
+
+
+def run_probe(p: Probe, target: Target, deadline: float,
+              exec_log: Callable[[], str | None] = lambda: None) -> ProbeResult:
+    """Run one probe until it passes or ``deadline`` (a time.time()); its result, with its probe mapping."""
+    if isinstance(p, HttpProbe):
+        r = _http(p, target, deadline)
+    elif isinstance(p, TcpProbe):
+        r = _tcp(p, target, deadline)
+    elif isinstance(p, ExecProbe):
+        r = _exec(p, target, deadline, exec_log)
+    elif isinstance(p, ExitProbe):
+        r = _exit(p, target, deadline)
+    else:
+        r = _timeout(p, target, deadline)
+    r.probe = probe_mapping(p)
+    return r
 
 
 def _exited_early(p: Probe, target: Target) -> ProbeResult | None:
@@ -323,8 +389,9 @@ def _http(p: HttpProbe, target: Target, deadline: float) -> ProbeResult:
         else:
             ok_status = status < 500 if p.expect_status is None else status == p.expect_status
             if ok_status and p.expect_body in body:
-                return ProbeResult(p.name, p.type, True, f"HTTP {status}", first_success=time.time(),
-                                   status=status, output=body[:2000])
+                done = time.time()
+                return ProbeResult(p.name, p.type, True, f"HTTP {status}", first_success=done,
+                                   status=status, output=body[:2000], started=now, finished=done)
             last = f"HTTP {status}, body {body.strip()[:200]!r}"
         early = _exited_early(p, target)
         if early is not None:
@@ -335,17 +402,107 @@ def _http(p: HttpProbe, target: Target, deadline: float) -> ProbeResult:
         time.sleep(POLL)
 
 
+def _connect(target: Target, port: int, timeout: float, address: str) -> Any:
+    family = LOOPBACK.get(address, "inet")
+    return target.connect(port, timeout, family) if family != "inet" else target.connect(port, timeout)
+
+
 def _http_once(p: HttpProbe, target: Target, timeout: float) -> tuple[int, str]:
-    sock = target.connect(p.port, timeout)
-    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=timeout)
+    status, _headers, body = http_exchange(p, target, timeout)
+    return status, body
+
+
+def http_exchange(p: HttpProbe, target: Target, timeout: float) -> tuple[int, dict[str, str], str]:
+    """One request of ``p`` (status, headers with lower-case names, body up to 1 MiB); raises OSError or
+    http.client.HTTPException when no HTTP answer comes."""
+    sock = _connect(target, p.port, timeout, p.address)
+    if p.tls:
+        try:
+            sock = insecure_tls().wrap_socket(sock)
+        except BaseException:
+            sock.close()
+            raise
+    conn = http.client.HTTPConnection(p.address, p.port, timeout=timeout)
     conn.sock = sock
+    host = f"[{p.address}]" if ":" in p.address else p.address
     try:
-        headers = {"Host": f"127.0.0.1:{p.port}", "User-Agent": "imgopt-trace", "Connection": "close", **p.headers}
+        headers = {"Host": f"{host}:{p.port}", "User-Agent": "imgopt-trace", "Connection": "close", **p.headers}
         conn.request(p.method, p.path, body=p.body.encode() if p.body is not None else None, headers=headers)
         resp = conn.getresponse()
-        return resp.status, resp.read(1 << 20).decode("utf-8", "replace")
+        got = {k.lower(): v for k, v in resp.getheaders()}
+        # at most 1 MiB, and no longer than ``timeout`` in all (a server may trickle its body)
+        body, end = bytearray(), time.time() + timeout
+        while len(body) < 1 << 20 and time.time() < end:
+            chunk = resp.read1(min(65536, (1 << 20) - len(body)))
+            if not chunk:
+                break
+            body += chunk
+        return resp.status, got, body.decode("utf-8", "replace")
     finally:
         conn.close()
+
+
+def insecure_tls():
+    """A TLS client context that checks nothing: the probe talks to the sandbox's own loopback, where
+    a server's certificate is for its real name (or self-signed), and only the answer matters."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def tcp_exchange(target: Target, port: int, send: bytes, expect: bytes, timeout: float,
+                 address: str = "127.0.0.1") -> bytes:
+    """Connect, send ``send``, read until ``expect`` is in the reply (or EOF, or ``timeout``); the reply.
+
+    With ``expect`` empty the read ends at the first bytes (or the timeout:
+    a service that says nothing).  Raises OSError when the connection fails.
+    """
+    sock = _connect(target, port, timeout, address)
+    try:
+        end = time.time() + timeout
+        if send:
+            sock.sendall(send)
+        got = b""
+        while time.time() < end and (expect not in got if expect else not got) and len(got) < 1 << 20:
+            sock.settimeout(max(0.05, end - time.time()))
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        sock.close()
+
+
+def _tcp(p: TcpProbe, target: Target, deadline: float) -> ProbeResult:
+    last = "no attempt"
+    send, expect = p.send.encode("latin-1"), p.expect.encode("latin-1")
+    while True:
+        now = time.time()
+        try:
+            got = tcp_exchange(target, p.port, send, expect, max(0.5, min(5.0, deadline - now)), p.address)
+        except OSError as e:
+            last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        else:
+            if expect in got:
+                done = time.time()
+                return ProbeResult(p.name, p.type, True, f"reply {got[:60]!r}" if got else "connected",
+                                   first_success=done, output=got[:2000].decode("latin-1"), started=now,
+                                   finished=done)
+            last = f"reply {got[:200]!r}"
+        early = _exited_early(p, target)
+        if early is not None:
+            early.detail += f"; last attempt: {last}"
+            return early
+        if time.time() >= deadline:
+            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}")
+        time.sleep(POLL)
 
 
 def _exec(p: ExecProbe, target: Target, deadline: float, log: Callable[[], str | None]) -> ProbeResult:
@@ -393,12 +550,31 @@ def _timeout(p: TimeoutProbe, target: Target, deadline: float) -> ProbeResult:
                        first_success=time.time(), exit_code=ex.get("exit_code") if ex else None)
 
 
+def probe_mapping(p: Probe) -> dict[str, Any]:
+    """``p`` as a probe file holds it: its type first, then every field that differs from its default
+    (a derived name is left out), so ``parse_probes([probe_mapping(p)])`` gives ``p`` back."""
+    from dataclasses import fields
+
+    out: dict[str, Any] = {"type": p.type}
+    defaults = type(p)(**{f.name: getattr(p, f.name) for f in fields(p) if f.name in _REQUIRED.get(p.type, ())})
+    allowed = _KEYS[p.type][1] if p.type in _KEYS else set()
+    for f in fields(p):
+        v = getattr(p, f.name)
+        if f.name not in allowed or (f.name == "name" and v == _default_name(p)):
+            continue
+        if f.name in _REQUIRED.get(p.type, ()) or v != getattr(defaults, f.name):
+            out[f.name] = int(v) if isinstance(v, float) and v.is_integer() else v
+    return out
+
+
+_REQUIRED = {"http": ("port",), "tcp": ("port",), "exec": ("command",)}
+
+
 def probe_dicts(probes: list[Probe]) -> list[dict]:
     """Probes as plain mappings (what a probe file would hold)."""
-    from dataclasses import asdict
-
-    return [asdict(p) for p in probes]
+    return [probe_mapping(p) for p in probes]
 
 
-__all__ = ["HttpProbe", "ExecProbe", "ExitProbe", "TimeoutProbe", "Probe", "load_probes", "parse_probes",
-           "default_probes", "run_probes", "Target", "probe_dicts"]
+__all__ = ["HttpProbe", "TcpProbe", "ExecProbe", "ExitProbe", "TimeoutProbe", "Probe", "load_probes",
+           "parse_probes", "default_probes", "run_probes", "run_probe", "tcp_exchange", "http_exchange", "Target", "probe_dicts",
+           "probe_mapping"]

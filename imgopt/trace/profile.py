@@ -46,13 +46,52 @@ class ProcessInfo:
 @dataclass
 class ProbeResult:
     name: str
-    type: str  # http | exec | exit | timeout
+    type: str  # http | tcp | exec | exit | timeout
     passed: bool
     detail: str = ""
     first_success: float | None = None  # seconds since start
     status: int | None = None  # http status
     exit_code: int | None = None
-    output: str = ""  # captured body / stdout (truncated)
+    output: str = ""  # captured body / stdout / reply (truncated)
+    probe: dict[str, Any] | None = None  # the probe as a probe file holds it (what --emit-probes writes)
+    auto: bool = False  # found by zero-config probing, not given in a probe file
+    required: bool = True  # False: exploration (crawl, common paths); its failure does not fail the trace
+    started: float | None = None  # the last attempt's request was sent (seconds since start)
+    finished: float | None = None  # ... and its answer received
+
+
+@dataclass
+class ListeningSocket:
+    """A TCP socket the app listened on (from the sandbox's /proc/net/tcp and tcp6)."""
+
+    port: int
+    address: str  # as bound: 0.0.0.0, 127.0.0.1, ::, ::1
+    family: str  # inet | inet6
+    protocol: str = ""  # what it answered: http, redis, memcached, postgresql, mysql, smtp, ssh, tls, tcp
+    first_seen: float | None = None  # seconds since start
+    detail: str = ""  # the first answer (HTTP status line, banner, greeting reply), truncated
+
+
+@dataclass
+class Discovery:
+    """How zero-config probing found out what the app is (when no probe file was given)."""
+
+    kind: str  # server (listened and answered) | job (ran to exit) | idle (no port, no activity) | failed
+    decided_after: float  # seconds from launching the sandbox to knowing which kind it is
+    sockets: list[ListeningSocket] = field(default_factory=list)
+    requests: int = 0  # automatic requests sent (greetings, common paths, crawl)
+    crawled: int = 0  # of those, links found in responses
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DirUse:
+    """A directory the app listed, or served files from while answering a request."""
+
+    path: str
+    reason: str  # listed | listed while answering | document root
+    probes: list[str] = field(default_factory=list)  # the requests during which it was seen ([]: at startup)
+    first_access: float = 0.0  # seconds since start
 
 
 @dataclass
@@ -79,10 +118,13 @@ class AccessProfile:
     # the protections the run had: engine, user_namespace, capabilities, no_new_privs, seccomp, masked_paths,
     # readonly_paths, cgroup, limits {pids, memory, cpu}, network ({} in profiles from before it was recorded)
     sandbox: dict[str, Any] = field(default_factory=dict)
+    discovery: Discovery | None = None  # zero-config probing (None: the probes came from a file)
+    served_dirs: list[DirUse] = field(default_factory=list)  # document roots, dirs listed while answering
+    listed_dirs: list[DirUse] = field(default_factory=list)  # every other directory the app listed
 
     @property
     def passed(self) -> bool:
-        return bool(self.probes) and all(p.passed for p in self.probes)
+        return bool(self.probes) and all(p.passed for p in self.probes if p.required)
 
     def startup_files(self) -> list[FileAccess]:
         """Existing regular files read before ready, in first-access order."""
@@ -110,6 +152,12 @@ class AccessProfile:
             d["files"] = [FileAccess(**f) for f in d.get("files", [])]
             d["processes"] = [ProcessInfo(**p) for p in d.get("processes", [])]
             d["probes"] = [ProbeResult(**p) for p in d.get("probes", [])]
+            if d.get("discovery") is not None:
+                disc = dict(d["discovery"])
+                disc["sockets"] = [ListeningSocket(**x) for x in disc.get("sockets", [])]
+                d["discovery"] = Discovery(**disc)
+            d["served_dirs"] = [DirUse(**x) for x in d.get("served_dirs", [])]
+            d["listed_dirs"] = [DirUse(**x) for x in d.get("listed_dirs", [])]
             return cls(**d)
         except TypeError as e:
             raise BadInput(subject, f"malformed access profile: {e}") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from imgopt.image.executable import interpreter_of
 from imgopt.trace.profile import FileAccess, ProcessInfo
@@ -102,8 +102,9 @@ class Recorder:
     """Feed it calls (strace) or opens (fanotify); read :attr:`rec`."""
 
     def __init__(self, rootfs: RootFS, prefix: str = "", by_probe: bool = False, rec: Recorded | None = None,
-                 cwd: str = "/"):
+                 cwd: str = "/", observer: "Callable[[str, str, float, bool, str | None, bool], None] | None" = None):
         self.fs = rootfs
+        self.observer = observer  # sees every access: (path, kind, time, exists, type, by_probe)
         self.default_cwd = cwd or "/"
         self.prefix = prefix.rstrip("/")
         self.by_probe = by_probe
@@ -115,6 +116,9 @@ class Recorder:
         self.seen: set[int] = set()
         self.kexe: dict[int, str] = {}  # process -> the binary the kernel runs (a script's interpreter)
         self.root_pid: int | None = None
+        # (process, fd) -> path it was opened as, for calls strace could not decorate (no -y path: a
+        # process that changed its uid is not dumpable, and the tracer may not read its /proc/PID/fd)
+        self.fds: dict[tuple[int, int], str] = {}
 
     # ------------------------------------------------------------ files
 
@@ -146,6 +150,8 @@ class Recorder:
             # the kernel searched this directory for the missing name: it must stay a directory
             self._put(lk.parent, "stat", t, True, "dir", None, None)
         self._put(lk.path, kind, t, lk.exists, lk.type, lk.size, lk.link_target, nbytes)
+        if self.observer is not None:
+            self.observer(lk.path, kind, t, lk.exists, lk.type, self.by_probe)
         return lk.path
 
     def _put(self, path: str, kind: str, t: float, exists: bool, typ: str | None, size: int | None,
@@ -229,6 +235,16 @@ class Recorder:
                 return p
         return self.cwd.get(self.tgid.get(pid, pid), self.default_cwd)
 
+    def _fd_path(self, pid: int, fd: str) -> str | None:
+        """The path an undecorated fd was opened as, by this process or (inherited) its parent."""
+        if not fd.isdigit():
+            return None
+        proc = self.tgid.get(pid, pid)
+        for owner in (proc, self.parent_of.get(proc)):
+            if owner is not None and (owner, int(fd)) in self.fds:
+                return self.fds[(owner, int(fd))]
+        return None
+
     def _call(self, c: Call) -> None:
         name = c.name
         if name in _READS:
@@ -245,7 +261,8 @@ class Recorder:
                     self.add(p, "mmap", c.time, follow=False)
             return
         if name in ("getdents64", "getdents"):
-            p = self._strip(fd_arg(split_args(c.args)[0])[1])
+            fd, deco = fd_arg(split_args(c.args)[0])
+            p = self._strip(deco) if deco is not None else self._fd_path(c.pid, fd) if c.err is None else None
             if p is not None:
                 self.add(p, "listdir", c.time, follow=False)
             return
@@ -290,6 +307,8 @@ class Recorder:
             else:
                 kind = "stat"  # EEXIST and friends: only a lookup happened
         resolved = self.add(path, kind, c.time, follow)
+        if role in ("open", "open2") and ok and c.ret is not None and c.ret >= 0 and c.ret_path is None and resolved:
+            self.fds[(self.tgid.get(c.pid, c.pid), c.ret)] = resolved
         if role == "chdir" and ok and resolved:
             self.cwd[self.tgid.get(c.pid, c.pid)] = resolved
 

@@ -34,7 +34,7 @@ class TraceResult:
     def failure(self) -> str:
         """One line: the limit that stopped the app, else the first failed probe and why ('' when all passed)."""
         for p in self.profile.probes:
-            if not p.passed:
+            if not p.passed and p.required:
                 line = f"probe {p.name!r} failed: {p.detail}"
                 return f"{self.limit} ({line[:300]})" if self.limit else line
         return self.limit if self.limit and not self.passed else ""

@@ -21,7 +21,8 @@ from imgopt.errors import BadInput
 from imgopt.image.model import Image, ImageConfig, Platform
 from imgopt.trace.backends import Target, backend, choose
 from imgopt.trace.options import TraceOptions
-from imgopt.trace.probes import Probe, default_probes
+from imgopt.trace.autoprobe import Auto
+from imgopt.trace.probes import Probe
 from imgopt.trace.profile import AccessProfile
 from imgopt.trace.result import TraceResult
 from imgopt.trace.rootfs import RootFS
@@ -70,8 +71,8 @@ def trace_rootfs(rootfs: str, config: ImageConfig, probes: list[Probe] | None = 
                  image_digest: str = "", config_digest: str = "") -> TraceResult:
     """Run ``config``'s entrypoint on the unpacked ``rootfs`` in a native sandbox and trace it.
 
-    The rootfs is not modified (an overlay takes the writes).  ``probes``
-    default to :func:`~imgopt.trace.probes.default_probes`.
+    The rootfs is not modified (an overlay takes the writes).  Without
+    ``probes``, :mod:`~imgopt.trace.autoprobe` finds out how the app is used.
     """
     opts = options or TraceOptions()
     opts.check()
@@ -96,7 +97,7 @@ def _run(fs: RootFS, config: ImageConfig, probes: list[Probe] | None, opts: Trac
          image: Image | None, name: str, image_digest: str, config_digest: str) -> TraceResult:
     """The run spec and the probes for ``config``, then the chosen backend."""
     run = run_spec(config, fs, opts.overrides, name)
-    probes = probes or default_probes(config.exposed_ports, min(opts.timeout, 120.0))
+    probes = probes or Auto(config.exposed_ports)  # zero-config probing (imgopt.trace.autoprobe)
     target = Target(fs, config, run, probes, scratch, image, name, image_digest, config_digest)
     return backend(opts.backend).trace(target, opts)
 

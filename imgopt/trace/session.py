@@ -32,6 +32,7 @@ class Session:
         self._exec_logs: list[str] = []
         self.sandbox: dict = {}  # the protections in effect (AccessProfile.sandbox)
         self.limit = ""  # which resource limit stopped the app ('' when none did)
+        self.dirs = None  # imgopt.trace.served.DirCollector, once the probes ran
 
     def _exec_log(self, i: int) -> str | None:
         """Where exec probe ``i``'s strace log goes (inside the sandbox), None when not tracing."""
@@ -53,7 +54,7 @@ class Session:
 
 
 def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list[str], mapped: set[str],
-              notes: list[str], trace_reads: bool) -> None:
+              notes: list[str], trace_reads: bool, observer=None) -> None:
     """Feed the main strace log, the exec probes' logs and the end-of-run mappings into ``rec``."""
     from imgopt.trace.strace_log import parse
 
@@ -61,7 +62,7 @@ def read_logs(rec: Recorded, fs: RootFS, workdir: str, out: str, exec_logs: list
     if not os.path.exists(main):
         notes.append("the tracer wrote no log (it failed to start; see the output)")
         return
-    recorder = Recorder(fs, cwd=workdir, rec=rec)
+    recorder = Recorder(fs, cwd=workdir, rec=rec, observer=observer)
     with open(main, errors="surrogateescape") as f:
         recorder.feed(parse(f))
     for name in exec_logs:

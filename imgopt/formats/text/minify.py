@@ -40,5 +40,34 @@ def render(rep: MinifyResult, options: RenderOptions) -> str:
     lines += ["", "  removed by directory:"]
     for k, t in list(rep.removed_by_dir.items())[:10]:
         lines.append(f"    {k:<40} {human(t.bytes):>10} in {t.files:,} files")
+    lines += _probing_lines(rep)
     lines.append(f"\n  done in {rep.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _probing_lines(rep: MinifyResult) -> list[str]:
+    """Zero-config probing, served and listed directories, and the names written."""
+    lines: list[str] = []
+    pr = rep.probing
+    if pr:
+        ports = ", ".join(f":{s.port} {s.protocol or 'no answer'}" for s in pr.sockets) or "no port"
+        ready = f", ready in {pr.ready_time:.2f} s" if pr.ready_time is not None else ""
+        lines += ["", f"  probing         automatic: {pr.kind} ({ports}), decided in {pr.decided_after:.2f} s"
+                      f"{ready}; {pr.requests} requests ({pr.crawled} crawled)"]
+        passed = [p for p in pr.probes if p.passed]
+        lines.append(f"    {len(passed)} of {len(pr.probes)} automatic probes answered; replayed against the slim "
+                     "image")
+        for p in pr.probes[:12]:
+            lines.append(f"    {'ok  ' if p.passed else 'FAIL' if p.required else 'miss'} {p.name}: {p.detail}")
+        if len(pr.probes) > 12:
+            lines.append(f"    ... and {len(pr.probes) - 12} more (--format json lists them all)")
+        for n in pr.notes:
+            lines.append(f"    note: {n}")
+    if rep.dirs:
+        lines += ["", "  served and listed directories:"]
+        for d in rep.dirs:
+            state = f"kept whole ({d.files} files, {human(d.bytes)})" if d.kept else "not kept whole"
+            lines.append(f"    {d.path:<40} {d.reason}: {state}; {d.why}")
+    if rep.tags:
+        lines.append(f"\n  named           {', '.join(rep.tags)}")
+    return lines

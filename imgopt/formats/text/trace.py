@@ -18,9 +18,11 @@ def render(result: TraceResult, options: RenderOptions) -> str:
     lines = [f"imgopt trace: {p.image} ({p.backend}, {p.tracer})",
              f"  entrypoint: {' '.join(p.argv)}" + (f"  (user {p.user})" if p.user else ""),
              "  ready:      " + (f"{p.ready_time:.3f} s" if p.ready_time is not None else "never (probes failed)")]
+    lines += _discovery_lines(p)
     for pr in p.probes:
         when = f" at {pr.first_success:.3f} s" if pr.first_success is not None else ""
-        lines.append(f"    {'PASS' if pr.passed else 'FAIL'} {pr.name}: {pr.detail}{when}")
+        state = "PASS" if pr.passed else "FAIL" if pr.required else "miss"
+        lines.append(f"    {state} {pr.name}: {pr.detail}{when}")
     lines.append("  exit:       " + (f"{p.exit_code}" if p.exit_code is not None else "still running (stopped)"))
     lines.append(f"  files:      {len(p.files)} paths touched: {len(existing)} in the image, "
                  f"{len(p.files) - len(existing)} failed lookups")
@@ -40,3 +42,20 @@ def render(result: TraceResult, options: RenderOptions) -> str:
     if result.scratch:
         lines.append(f"  scratch:    {result.scratch}")
     return "\n".join(lines)
+
+
+def _discovery_lines(profile, indent: str = "  ") -> list[str]:
+    """What zero-config probing found, and the served directories."""
+    from imgopt.trace.autoprobe import describe
+
+    lines = []
+    d = profile.discovery
+    if d is not None:
+        lines.append(f"{indent}probing:    automatic: {describe(d)}")
+        for s in d.sockets:
+            lines.append(f"{indent}  port {s.port} ({s.address}) {s.protocol or 'no answer'}: {s.detail}")
+        for n in d.notes:
+            lines.append(f"{indent}  note: {n}")
+    for u in profile.served_dirs:
+        lines.append(f"{indent}served dir: {u.path} ({u.reason}{': ' + ', '.join(u.probes[:3]) if u.probes else ''})")
+    return lines

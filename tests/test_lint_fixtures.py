@@ -18,13 +18,21 @@ APPS = sorted(p.parent.name for p in (FIXTURES / "apps").glob("*/Dockerfile"))
 # app -> {cold-start rule: lines}; every app installs with apt-get update and never removes the lists
 EXPECTED = {
     "ffmpegjob": {"IMG104": [5]},
-    "javaweb": {"IMG104": [19]},  # the JDK (line 7) and its apt lists are in the build stage only
+    "javaweb": {"IMG104": [22]},  # the JDK (line 7) and its apt lists are in the build stage only
+    "memcached": {"IMG104": [5]},
     "nginx": {"IMG104": [5]},
     "nodeweb": {"IMG104": [5]},
+    "perlweb": {"IMG104": [5]},
+    "phpweb": {"IMG104": [5]},
+    "postonly": {"IMG104": [6]},
+    "pyextra": {"IMG104": [8, 17], "IMG106": [15]},  # apt lists; pip cache; wheels/ copied in and left
+    "pyjob": {"IMG104": [6]},
     "pynumeric": {"IMG104": [7, 13], "IMG106": [11]},  # apt lists; pip cache; wheels/ copied in and left
     "pytorch": {"IMG103": [8], "IMG104": [8, 14], "IMG106": [12]},  # + build-essential, python3-dev
     "pyweb": {"IMG104": [5, 14], "IMG106": [12]},
+    "rubyweb": {"IMG104": [5]},
     "sample": {"IMG104": [16], "IMG105": [25]},  # COPY app/ then rm build.log, rm -rf data in a later RUN
+    "staticsite": {"IMG104": [7]},  # the default site's rm (line 9) removes a file a package made: no IMG105
 }
 
 

@@ -19,7 +19,12 @@ pytestmark = pytest.mark.docker
 
 
 def _containers(client) -> list[str]:
-    return [c.name for c in client.containers.list(all=True) if c.name.startswith("imgopt-trace-")]
+    """The trace containers this test process made that still exist (others' runs on a shared engine are not ours)."""
+    from imgopt.trace.docker import OWNER_LABEL
+    from imgopt.trace.owner import owner_tag
+
+    mine = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_tag()}"})
+    return [c.name for c in mine if c.name.startswith("imgopt-trace-")]
 
 
 def _relabelled_sample(path) -> str:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import stat
 
+from imgopt import fdwalk
+
 HOST_BASE = 0x70000000
 SIZE = 65536
 
@@ -44,7 +46,7 @@ def shift_ownership(root: str, offset: int = HOST_BASE) -> int:
     """
     n = 0
 
-    def shift(path: str, st: os.stat_result) -> None:
+    def shift(path: str, st: os.stat_result, dir_fd: int | None = None) -> None:
         nonlocal n
         if st.st_uid >= offset and st.st_gid >= offset:
             return
@@ -52,17 +54,17 @@ def shift_ownership(root: str, offset: int = HOST_BASE) -> int:
         gid = st.st_gid + offset if st.st_gid < offset else st.st_gid
         if uid > 0xFFFFFFFE or gid > 0xFFFFFFFE:
             return
-        os.lchown(path, uid, gid)
+        os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
         if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-            os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared them
+            os.chmod(path, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)  # chown cleared them
         n += 1
 
     shift(root, os.lstat(root))
-    for dirpath, dirs, files in os.walk(root):
-        for name in dirs + files:
-            p = os.path.join(dirpath, name)
-            try:
-                shift(p, os.lstat(p))
-            except FileNotFoundError:
-                continue
+    # fd-relative and iterative (imgopt.fdwalk): a hostile image nests directories
+    # deeper than Python's recursion limit and PATH_MAX (tests/hostile: bomb-deep-2000).
+    for dir_fd, name, st in fdwalk.walk(root):
+        try:
+            shift(name, st, dir_fd)
+        except FileNotFoundError:
+            continue
     return n

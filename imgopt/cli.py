@@ -22,6 +22,8 @@ LAZY_COMMANDS = {
     "slim": "imgopt.minify.cli:slim",
     "simulate": "imgopt.simulate.cli:simulate",
     "calibrate": "imgopt.simulate.cli:calibrate",
+    "scan": "imgopt.scan.cli:scan",
+    "cache": "imgopt.cache.cli:cache",
 }
 
 

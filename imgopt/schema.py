@@ -125,6 +125,8 @@ DOCUMENTS = {
     "removed.schema.json": "imgopt.minify.result:RemovedFiles",
     "profile.schema.json": "imgopt.trace.profile:AccessProfile",
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
+    "scan.schema.json": "imgopt.scan.result:ScanResult",
+    "cache.schema.json": "imgopt.cache.result:CacheInfo",
 }
 
 

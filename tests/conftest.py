@@ -151,6 +151,20 @@ def _load_build_apps():
 
 
 build_apps = _load_build_apps()
+
+
+def load_script(rel: str, name: str):
+    """A script of the checkout (scripts/*.py) imported as module ``name``."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 APP_NAMES = ["pyweb", "nodeweb", "nginx", "ffmpegjob", "pynumeric", "javaweb", "pytorch"]
 
 

@@ -19,6 +19,13 @@ class ScanGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+class _Default(click.Command):
+    """The scan itself: shown as ``imgopt scan [OPTIONS] SOURCE...`` (its name ``run`` is internal)."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path.rsplit(" ", 1)[0], " ".join(self.collect_usage_pieces(ctx)))
+
+
 @click.group(cls=ScanGroup)
 def scan() -> None:
     """Audit registries: every image, each distinct layer analysed once."""
@@ -42,7 +49,7 @@ class _Line:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 
-@scan.command("run", hidden=True, epilog="imgopt scan merge RESULTS... combines the results of a split scan "
+@scan.command("run", cls=_Default, hidden=True, epilog="imgopt scan merge RESULTS... combines the results of a split scan "
                                          "(--shard); see docs/scan.md.")
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option("--from-file", "from_file", type=click.Path(dir_okay=False), default=None,

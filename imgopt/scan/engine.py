@@ -43,8 +43,12 @@ class Task:
     key: str
     fn: Callable[..., Any]
     args: tuple
-    deps: list[str] = field(default_factory=list)
+    deps: list[str] | None = None  # None: takes no results; a list (even empty): their results are its last argument
     priority: int = 0  # higher runs first
+
+    @property
+    def needs(self) -> list[str]:
+        return self.deps or []
 
 
 class WorkerLost(ImgoptError):
@@ -69,10 +73,10 @@ class LocalEngine:
 
     def run(self, tasks: list[Task], on_done: OnDone) -> None:
         by_key = {t.key: t for t in tasks}
-        waiting = {t.key: sum(1 for d in t.deps if d in by_key) for t in tasks}
+        waiting = {t.key: sum(1 for d in t.needs if d in by_key) for t in tasks}
         dependents: dict[str, list[str]] = {}
         for t in tasks:
-            for d in t.deps:
+            for d in t.needs:
                 dependents.setdefault(d, []).append(t.key)
         users = {k: len(v) for k, v in dependents.items()}
         results: dict[str, Any] = {}
@@ -93,7 +97,7 @@ class LocalEngine:
             else:
                 failed[key] = error
             on_done(key, result, error)
-            for dep in by_key[key].deps:  # results no one needs any more
+            for dep in by_key[key].needs:  # results no one needs any more
                 if dep in users:
                     users[dep] -= 1
                     if users[dep] == 0:
@@ -105,16 +109,23 @@ class LocalEngine:
 
         def start(slot: int, key: str) -> None:
             t = by_key[key]
-            bad = next((failed[d] for d in t.deps if d in failed), None)
+            bad = next((failed[d] for d in t.needs if d in failed), None)
             if bad is not None:
                 finish(key, None, bad if isinstance(bad, ImgoptError) else DependencyFailed(None, str(bad)))
                 return
-            ex = slots[slot]
-            if ex is None:
-                ex = slots[slot] = self._slot()
-            args = (*t.args, [results.get(d) for d in t.deps]) if t.deps else t.args
+            args = (*t.args, [results.get(d) for d in t.deps]) if t.deps is not None else t.args
             attempts[key] = attempts.get(key, 0) + 1
-            running[ex.submit(t.fn, *args)] = (slot, key)
+            for _ in range(2):
+                ex = slots[slot]
+                if ex is None:
+                    ex = slots[slot] = self._slot()
+                try:
+                    running[ex.submit(t.fn, *args)] = (slot, key)
+                    return
+                except BrokenProcessPool:  # its process died while idle: a new one
+                    slots[slot] = None
+                    ex.shutdown(wait=False, cancel_futures=True)
+            raise WorkerLost(None, "cannot start a worker process")
 
         try:
             while ready or running:
@@ -187,11 +198,11 @@ class DaskEngine:
             names: dict[str, str] = {}
             dependents: dict[str, int] = {}
             for t in tasks:
-                for d in t.deps:
+                for d in t.needs:
                     dependents[d] = dependents.get(d, 0) + 1
             for t in tasks:  # tasks come in dependency order
                 name = f"{self.prefix}-{t.key}"
-                args = (*t.args, [futures[d] for d in t.deps]) if t.deps else t.args
+                args = (*t.args, [futures[d] for d in t.deps]) if t.deps is not None else t.args
                 futures[t.key] = client.submit(t.fn, *args, key=name, pure=False, priority=t.priority)
                 names[name] = t.key
             left = dict(dependents)
@@ -205,7 +216,7 @@ class DaskEngine:
                     if type(e).__name__ == "KilledWorker":
                         error = WorkerLost(None, f"Dask lost the workers running this task: {e}")
                 on_done(key, result, error)
-                for d in by_key[key].deps:  # let Dask forget summaries no merge needs any more
+                for d in by_key[key].needs:  # let Dask forget summaries no merge needs any more
                     left[d] -= 1
                     if left[d] == 0 and d in futures:
                         futures.pop(d).release()

@@ -169,9 +169,11 @@ def _key(base: str, env: Env) -> str:
 
 
 def record_from_json(doc: dict, spec_ref: str, repository: str, tag: str) -> ImageRecord:
+    import copy
+
     from imgopt.schema import from_json
 
-    rec = from_json(ImageRecord, doc)
+    rec = from_json(ImageRecord, copy.deepcopy(doc))  # records of one image under several tags share nothing
     rec.reference, rec.repository, rec.tag = spec_ref, repository, tag
     if rec.analysis is not None:
         rec.analysis["image"]["reference"] = spec_ref

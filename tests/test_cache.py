@@ -203,3 +203,42 @@ def test_a_process_killed_while_writing_leaves_no_partial_summary(tmp_path):
         orphans = conn.execute("SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM layers l "
                                "WHERE l.diff_id = c.diff_id AND l.schema = c.schema)").fetchone()[0]
     assert bad == 0 and orphans == 0 and c.totals().layers >= 20
+
+
+def _state(tree) -> list:
+    return [(p, n.kind, n.size, n.mode, n.layer, n.added, n.linkname) for p, n in tree.walk()] + \
+        [("hidden", h.path, h.origin, h.by, h.size, h.reason) for h in tree.hidden]
+
+
+def test_a_forked_tree_never_changes_its_original():
+    """Copy-on-write forks (the merge memo): whatever the fork applies, the original stays as it was,
+    and the fork ends up as the tree built without forking."""
+    from imgopt.image.filetree import FileTree
+    from imgopt.image.tarstream import Entry, Kind
+
+    def E(path, kind=Kind.FILE, size=0, target="", link=""):
+        return (Entry(path, kind, size=size, mode=0o755 if kind is Kind.DIR else 0o644, target=target,
+                      linkname=link), None)
+
+    lower = [[E("etc", Kind.DIR), E("etc/a", size=10), E("etc/b", size=20), E("etc/sub", Kind.DIR),
+              E("etc/sub/c", size=30), E("usr", Kind.DIR), E("usr/bin", Kind.DIR), E("usr/bin/x", size=40),
+              E("lnk", Kind.SYMLINK, link="usr/bin/x")],
+             [E("etc/a", size=11), E("opt", Kind.DIR), E("opt/d", size=5)]]
+    upper = [[E("etc/.wh.b", Kind.WHITEOUT, target="etc/b"), E("etc/sub/.wh..wh..opq", Kind.OPAQUE, target="etc/sub"),
+              E("etc/sub/new", size=7), E("usr/bin/x", Kind.DIR), E("usr/bin/x/y", size=1), E("", Kind.DIR),
+              E("opt/d/deeper", size=3), E("etc/a", Kind.DIR)],
+             [E(".wh.opt", Kind.WHITEOUT, target="opt"), E("usr/bin/hl", Kind.HARDLINK, link="etc/sub/new")]]
+    base = FileTree()
+    for i, entries in enumerate(lower):
+        base.apply(i, entries)
+    before = _state(base)
+    fork = base.fork()
+    for i, entries in enumerate(upper, len(lower)):
+        fork.apply(i, entries)
+    assert _state(base) == before
+    plain = FileTree()
+    for i, entries in enumerate(lower + upper):
+        plain.apply(i, entries)
+    assert _state(fork) == _state(plain) != before
+    again = base.fork()  # a second fork of the same snapshot sees the snapshot, not the first fork
+    assert _state(again) == before

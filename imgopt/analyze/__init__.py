@@ -81,11 +81,13 @@ def analyze(image: Image, opts: AnalyzeOptions | None = None, *, counter=None) -
 
 def analyze_summaries(image: Image, summaries, opts: AnalyzeOptions, pool=None) -> R.AnalysisResult:
     """The analysis of ``image`` merged from its layer summaries (no blob is read)."""
-    from imgopt.analyze.merge import dive_from_summaries, merged_scan
+    from imgopt.analyze.merge import Done, dive_from_summaries, merged_scan
 
     links = [l.archive_link for l in image.layers]
     dive = pool.submit(dive_from_summaries, summaries, links) if pool is not None else None
     scan = merged_scan(image, summaries)
+    if dive is None:
+        dive = Done(dive_from_summaries(summaries, links))
     return build_result(scan, opts, dive)
 
 
@@ -102,13 +104,21 @@ def _cache(option):
 def result_key(image: Image, opts: AnalyzeOptions) -> str | None:
     """What an analysis depends on, hashed: the image's manifest and config, how its layers are stored,
     the options that shape the result, the junk classes and the code's versions.  None: do not cache."""
+    return key_of(image.manifest.digest, image.manifest.config.digest,
+                  [(l.digest, l.compression.value, l.archive_link, l.descriptor.media_type) for l in image.layers],
+                  opts)
+
+
+def key_of(manifest_digest: str, config_digest: str, layers: list[tuple[str, str, bool, str]],
+           opts: AnalyzeOptions) -> str | None:
+    """:func:`result_key` from the manifest alone: its digest, the config's, and per layer (digest, codec,
+    stored as a link to an identical layer, media type) -- what a scan knows before it reads a config."""
     from imgopt import __version__
     from imgopt.analyze.summary import SUMMARY_SCHEMA
 
     parts: dict[str, object] = {
         "result": RESULT_VERSION, "summary": SUMMARY_SCHEMA, "schema": R.SCHEMA, "imgopt": __version__,
-        "manifest": image.manifest.digest, "config": image.config_digest,
-        "layers": [[l.digest, l.compression.value, l.archive_link, l.descriptor.media_type] for l in image.layers],
+        "manifest": manifest_digest, "config": config_digest, "layers": [list(l) for l in layers],
         "top": opts.top, "paths": list(opts.paths), "rules": _rules_fingerprint(opts.rules),
     }
     if opts.dockerfile:
@@ -120,7 +130,12 @@ def result_key(image: Image, opts: AnalyzeOptions) -> str | None:
     return "analysis:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+_BUILTIN_RULES_FINGERPRINT: list[str] = []
+
+
 def _rules_fingerprint(rules: list[JunkRule] | None) -> str:
+    if rules is None and _BUILTIN_RULES_FINGERPRINT:
+        return _BUILTIN_RULES_FINGERPRINT[0]
     h = hashlib.sha256()
     if rules is None:
         from imgopt.analyze.junk import RULES_DIR
@@ -132,6 +147,8 @@ def _rules_fingerprint(rules: list[JunkRule] | None) -> str:
         for r in rules:
             h.update(json.dumps([r.id, r.title, r.group, r.why, r.safe_to_remove, r.paths, r.exclude, r.detector]
                                 ).encode())
+    if rules is None:
+        _BUILTIN_RULES_FINGERPRINT.append(h.hexdigest())
     return h.hexdigest()
 
 
@@ -294,7 +311,7 @@ def _dockerfile_origins(opts: AnalyzeOptions, image: Image) -> list[R.Dockerfile
     return out
 
 
-__all__ = ["analyze", "analyze_summaries", "AnalyzeOptions", "build_result", "result_key", "result_from_json"]
+__all__ = ["analyze", "analyze_summaries", "AnalyzeOptions", "build_result", "result_key", "key_of", "result_from_json"]
 
 
 from imgopt.callable_package import make_callable  # noqa: E402

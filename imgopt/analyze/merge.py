@@ -53,15 +53,54 @@ class SummaryContent:
         pass
 
 
+class _Prefixes:
+    """Per-process memo of merged chains of lower layers (by their diffIDs): a copy-on-write
+    snapshot of the tree, the layers' records and content.  An image on a known base chain is
+    merged from there, paying only for its own upper layers (least recently used out)."""
+
+    MAX = 24
+
+    def __init__(self) -> None:
+        from collections import OrderedDict
+
+        self.snaps: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    def longest(self, chain: list) -> tuple[int, tuple | None]:
+        for k in range(len(chain) - 1, 0, -1):
+            got = self.snaps.get(tuple(chain[:k]))
+            if got is not None:
+                self.snaps.move_to_end(tuple(chain[:k]))
+                return k, got
+        return 0, None
+
+    def keep(self, chain: tuple, snap: tuple) -> None:
+        self.snaps[chain] = snap
+        self.snaps.move_to_end(chain)
+        while len(self.snaps) > self.MAX:
+            self.snaps.popitem(last=False)
+
+
+_PREFIXES = _Prefixes()
+
+
 def merged_scan(image: Image, summaries: list[S.LayerSummary]) -> Scan:
     """The Scan of ``image`` from one summary per layer (in layer order)."""
     if len(summaries) != len(image.layers):
         raise ValueError("one summary per layer")
-    tree = FileTree()
+    chain = [(s.diff_id, l.archive_link) for s, l in zip(summaries, image.layers)]
+    start, snap = _PREFIXES.longest(chain)
     content = SummaryContent()
-    scans: list[LayerScan] = []
-    problems: list[tuple[int, str, str]] = []
-    for i, (layer, s) in enumerate(zip(image.layers, summaries)):
+    if snap is None:
+        tree = FileTree()
+        scans: list[LayerScan] = []
+        problems: list[tuple[int, str, str]] = []
+    else:
+        base, base_scans, heads, elves, base_problems = snap
+        tree, scans, problems = base.fork(), list(base_scans), list(base_problems)
+        content.heads.update(heads)
+        content._elf_rows.update(elves)
+    for i in range(start, len(summaries)):
+        layer, s = image.layers[i], summaries[i]
         ls = LayerScan(i, LayerChanges(i), False)
         problems += [(i, n, p) for n, p in s.problems]
         ls.changes = tree.apply(i, _entries(i, s, ls, content))
@@ -69,6 +108,9 @@ def merged_scan(image: Image, summaries: list[S.LayerSummary]) -> Scan:
         if layer.archive_link:
             ls.dive = []  # dive reads the link's empty body: an empty layer
         scans.append(ls)
+        if i + 1 < len(summaries):  # a chain of lower layers other images may share
+            _PREFIXES.keep(tuple(chain[: i + 1]), (tree.fork(), tuple(scans), dict(content.heads),
+                                                  dict(content._elf_rows), tuple(problems)))
     return Scan(image, tree, scans, content, problems)  # type: ignore[arg-type]
 
 
@@ -91,22 +133,26 @@ def _entries(i: int, s: S.LayerSummary, ls: LayerScan, content: SummaryContent) 
             yield entry_of(row), None
 
 
-def dive_lists(summaries: list[S.LayerSummary], links: list[bool]) -> list[list[tuple[str, int, bool]]]:
-    """dive's per-layer (path, tar size, is dir) lists, straight from the summaries."""
-    out = []
-    for s, link in zip(summaries, links):
-        if link:
-            out.append([])
-            continue
-        out.append([(r[S.PATH], r[S.HDR], r[S.KIND] == S.DIR_CODE) for r in s.rows() if r[S.PATH]])
-    return out
+def _dive_list(s: S.LayerSummary) -> list[tuple[str, int, bool]]:
+    return [(r[S.PATH], r[S.HDR], r[S.KIND] == S.DIR_CODE) for r in s.rows() if r[S.PATH]]
 
 
 def dive_from_summaries(summaries: list[S.LayerSummary], links: list[bool]):
-    """dive_compat over the summaries (runs in a worker beside the merge)."""
+    """dive_compat over the summaries; what depends on a layer only is memoized by its diffID."""
     from imgopt.analyze.dive_compat import dive_compat
 
-    return dive_compat(dive_lists(summaries, links))
+    layers = [(lambda: []) if link else (lambda s=s: _dive_list(s)) for s, link in zip(summaries, links)]
+    return dive_compat(layers, [(s.diff_id, link) for s, link in zip(summaries, links)])
 
 
-__all__ = ["merged_scan", "SummaryContent", "dive_lists", "dive_from_summaries"]
+class Done:
+    """A finished value where a future is expected."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+__all__ = ["merged_scan", "SummaryContent", "dive_from_summaries", "Done"]

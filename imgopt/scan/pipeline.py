@@ -81,14 +81,16 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
     from imgopt.cache import open_cache
 
     cache = open_cache(opts.cache, warn=opts.warn)
-    specs, records = _resolve(cands, env)
+    specs, records, keys, cached = _resolve(cands, env, cache)
     if opts.newest is not None:
         created = {r: s.created for r, s in specs.items() if isinstance(s, ImageSpec)}
+        created.update({r: d.get("created") for r, d in cached.items()})
         keep = {c.reference for c in S.newest(cands, opts.newest, lambda c: created.get(c.reference))}
         cands = [c for c in cands if c.reference in keep and S.in_shard(c, shard)]
         kept = {c.reference for c in cands}
         specs = {k: v for k, v in specs.items() if k in kept}
         records = {k: v for k, v in records.items() if k in kept}
+        cached = {k: v for k, v in cached.items() if k in kept}
     env.push_gzip = bool(opts.registries) and any(c.registry is None for c in cands)
     scheduler = opts.scheduler
     if scheduler:
@@ -97,7 +99,7 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
         engine: Any = DaskEngine(scheduler, f"imgopt-scan-{uuid.uuid4().hex[:12]}")
     else:
         engine = LocalEngine(opts.jobs or os.cpu_count() or 2)
-    state = _Plan(cands, specs, records, env, cache, local_cache=not scheduler)
+    state = _Plan(cands, specs, records, env, cache, local_cache=not scheduler, keys=keys, cached=cached)
     tasks = state.tasks()
     if opts.progress:
         opts.progress("images", len(state.records), len(cands))
@@ -114,31 +116,68 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
 # ------------------------------------------------------------------ resolving
 
 
-def _resolve(cands: list[S.Candidate], env: Env) -> tuple[dict[str, Any], dict[str, ImageRecord]]:
-    """reference -> ImageSpec (or the Candidate itself for daemon images, read later by their open task);
-    failed images as records."""
+def _resolve(cands: list[S.Candidate], env: Env, cache) -> tuple[dict[str, Any], dict[str, ImageRecord],
+                                                                 dict[str, str | None], dict[str, dict]]:
+    """Per candidate: its ImageSpec (or, for daemon images, the Candidate itself: their open task reads them),
+    failed images as records, record keys, and the records found in the cache.
+
+    A registry image's record key comes from its manifest alone, so an image already in the
+    cache costs one manifest request: its config is read only when it has to be merged.
+    """
     specs: dict[str, Any] = {}
     records: dict[str, ImageRecord] = {}
+    keys: dict[str, str | None] = {}
+    cached: dict[str, dict] = {}
 
     def one(c: S.Candidate):
         if c.image_id is not None:
-            return c  # docker-daemon: diffIDs known; the image is saved once, by its open task
+            return c, daemon_key(c.image_id, env), None  # docker-daemon: diffIDs known, saved by its open task
+        registry = _registry_of(c)
+        if registry is not None:
+            return _resolve_registry(c, registry, env, cache)
         from imgopt.image.transports import open_image
 
         with open_image(c.reference, env.source()) as img:
-            return spec_of(img, c.reference, c.repository, c.tag, _registry_of(c, img))
+            spec = spec_of(img, c.reference, c.repository, c.tag)
+        return spec, record_key(spec, env), None
 
     with ThreadPoolExecutor(RESOLVE_THREADS) as pool:
         futs = [(c, pool.submit(one, c)) for c in cands]
         for c, fut in futs:
             try:
-                specs[c.reference] = fut.result()
+                spec, key, doc = fut.result()
             except ImgoptError as e:
                 records[c.reference] = failed_record(c.reference, c.repository, c.tag, str(e))
-    return specs, records
+                continue
+            specs[c.reference], keys[c.reference] = spec, key
+            if doc is not None:
+                cached[c.reference] = doc
+    return specs, records, keys, cached
 
 
-def _registry_of(c: S.Candidate, img) -> tuple[str, str] | None:
+def _resolve_registry(c: S.Candidate, registry: tuple[str, str], env: Env, cache):
+    from imgopt.analyze import AnalyzeOptions, key_of
+    from imgopt.image import mediatypes as mt
+    from imgopt.image.model import Manifest
+    from imgopt.image.transports import parse
+    from imgopt.image.transports.registry import image_from_manifest, resolve_manifest
+    from imgopt.scan.tasks import registry_client
+
+    client = registry_client(registry, env)
+    raw, media_type, index = resolve_manifest(client, parse(c.reference), env.platform)
+    man = Manifest.parse(raw, f"{c.reference} manifest", media_type or None)
+    layers = [(d.digest, mt.LAYER_CODEC[d.media_type].value, False, d.media_type) for d in man.layers]
+    base = key_of(man.digest, man.config.digest, layers, AnalyzeOptions(top=env.top))
+    key = _key(base, env) if base else None
+    doc = cache.get_result(key) if cache is not None and key is not None else None
+    if doc is not None:
+        return None, key, doc
+    with image_from_manifest(client, raw, media_type, index) as img:
+        img.name = c.reference
+        return spec_of(img, c.reference, c.repository, c.tag, registry), key, None
+
+
+def _registry_of(c: S.Candidate) -> tuple[str, str] | None:
     if c.registry is not None:
         return c.registry
     if c.reference.startswith("docker://"):  # an image named in a list
@@ -185,18 +224,22 @@ def record_from_json(doc: dict, spec_ref: str, repository: str, tag: str) -> Ima
 
 class _Plan:
     def __init__(self, cands: list[S.Candidate], specs: dict[str, Any], records: dict[str, ImageRecord],
-                 env: Env, cache, local_cache: bool):
+                 env: Env, cache, local_cache: bool, keys: dict[str, str | None], cached: dict[str, dict]):
         self.cands = {c.reference: c for c in cands}
         self.specs = specs
         self.records = dict(records)
         self.env = env
         self.cache = cache
         self.local_cache = local_cache and cache is not None
-        self.keys: dict[str, str | None] = {}  # reference -> record key
+        self.keys = dict(keys)  # reference -> record key
         self.same: dict[str, list[str]] = {}  # the reference merged -> others with the same record key
         self.distinct: set[str] = set()
         self.images_cached = self.images_merged = self.layers_cached = self.layers_read = 0
         self.read_bytes = self.peak_rss = 0
+        for ref, doc in cached.items():  # records the resolve step already found
+            c = self.cands[ref]
+            self.records[ref] = record_from_json(doc, ref, c.repository, c.tag)
+            self.images_cached += 1
 
     def _cached_record(self, ref: str, key: str | None) -> bool:
         if key is None or self.cache is None:
@@ -221,11 +264,7 @@ class _Plan:
         for ref, spec in self.specs.items():
             if ref in self.records:
                 continue
-            if isinstance(spec, ImageSpec):
-                key = record_key(spec, env)
-            else:
-                key = daemon_key(spec.image_id, env)
-            self.keys[ref] = key
+            key = self.keys.get(ref)
             if self._cached_record(ref, key):
                 continue
             if key is not None and key in by_key:  # another tag of the same image: merged once

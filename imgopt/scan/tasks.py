@@ -15,6 +15,7 @@ Every task returns its worker's peak RSS so the scan can report memory per worke
 from __future__ import annotations
 
 import resource
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +99,16 @@ class Env:
     client: str = "docker"
 
     def open_cache(self):
-        from imgopt.cache import open_cache
+        """This process's cache (one connection per process and directory, reused by every task)."""
+        from imgopt.cache import default_dir, open_cache
 
-        return open_cache(self.cache)
+        if self.cache is False:
+            return None
+        where = default_dir() if self.cache in (None, True) else str(self.cache)
+        c = _CACHES.get(where)
+        if c is None:
+            c = _CACHES[where] = open_cache(where)
+        return c
 
     def source(self):
         from imgopt.image.transports import SourceOptions
@@ -132,6 +140,25 @@ class MergeDone:
     rss: int
 
 
+_CACHES: dict[str, Any] = {}
+_CLIENTS: dict[tuple, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def registry_client(registry: tuple[str, str], env: Env):
+    """This process's client for a repository (one ping, one token, one connection pool for all its tasks)."""
+    from imgopt.image.registry_client import RegistryClient
+
+    host, repo = registry
+    key = (host, repo, env.insecure, id(env.keychain) if env.keychain is not None else None)
+    with _CLIENTS_LOCK:
+        c = _CLIENTS.get(key)
+        if c is None:
+            c = _CLIENTS[key] = RegistryClient(host, repo, insecure=env.insecure, subject=f"docker://{host}/{repo}",
+                                               keychain=env.keychain)
+    return c
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -140,15 +167,12 @@ def registry_layer(spec: LayerSpec, registry: tuple[str, str], env: Env):
     """A Layer that streams the blob from the registry (no manifest request needed)."""
     from imgopt.image.codecs import Compression
     from imgopt.image.model import Descriptor, Layer
-    from imgopt.image.registry_client import RegistryClient
 
     host, repo = registry
-    client = RegistryClient(host, repo, insecure=env.insecure, subject=f"docker://{host}/{repo}",
-                            keychain=env.keychain)
+    client = registry_client(registry, env)
     desc = Descriptor(spec.media_type, spec.digest, spec.size)
-    layer = Layer(desc, spec.diff_id, lambda: client.open_blob(spec.digest),
-                  f"docker://{host}/{repo} layer {spec.index} ({spec.digest[:19]})", Compression(spec.compression))
-    return layer, client
+    return Layer(desc, spec.diff_id, lambda: client.open_blob(spec.digest),
+                 f"docker://{host}/{repo} layer {spec.index} ({spec.digest[:19]})", Compression(spec.compression))
 
 
 def _cached(cache, diff_id: str, digest: str, need_gzip: bool) -> tuple[LayerSummary | None, BlobFacts | None]:
@@ -175,11 +199,7 @@ def layer_task(spec: LayerSpec, registry: tuple[str, str], env: Env) -> LayerDon
     s, facts = _cached(cache, spec.diff_id, spec.digest, need_gzip)
     if s is not None:
         return LayerDone(spec.diff_id, facts, s if env.return_summaries else None, 0, peak_rss())
-    layer, client = registry_layer(spec, registry, env)
-    try:
-        s = summarize_layer(layer, verify=env.verify, push_gzip=need_gzip)
-    finally:
-        client.close()
+    s = summarize_layer(registry_layer(spec, registry, env), verify=env.verify, push_gzip=need_gzip)
     if cache is not None:
         cache.put_layer(s, FORMAT)
     return _done(s, cache, env, spec.size)
@@ -247,11 +267,7 @@ def merge_task(spec: ImageSpec, summaries: dict[str, LayerSummary], facts: dict[
 
 def _read_again(spec: ImageSpec, l: LayerSpec, env: Env) -> LayerSummary:
     if spec.registry is not None:
-        layer, client = registry_layer(l, spec.registry, env)
-        try:
-            return summarize_layer(layer, verify=env.verify)
-        finally:
-            client.close()
+        return summarize_layer(registry_layer(l, spec.registry, env), verify=env.verify)
     from imgopt.image.transports import open_image
 
     with open_image(spec.reference, env.source()) as img:

@@ -51,8 +51,12 @@ test: install services
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
+# pytest-benchmark suites, then the scale runs kept out of `make test` (imgopt scan on 200+ tags:
+# reports/scan.md; imgopt analyze vs dive --ci: reports/analyze-vs-dive.md).
 bench: install services
 	$(BIN)/pytest -q benchmarks
+	$(BIN)/python benchmarks/scan_bench.py --tags 210
+	$(BIN)/python benchmarks/vs_dive.py --runs 5
 
 # Long coverage-guided runs of the atheris targets (tests/fuzz/); make test runs each for 20 s.
 # A crash lands in .fuzz/crash-*: save it in tests/fuzz/crashes/TARGET/ (replayed by tests/test_fuzz.py).

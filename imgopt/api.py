@@ -13,8 +13,8 @@ for opening it.  The results are the documents the commands print
     print(result.summary.removable_junk_bytes)
 
 They are also ``imgopt.inspect``, ``imgopt.analyze``, ``imgopt.trace``,
-``imgopt.minify``, ``imgopt.slim``, ``imgopt.simulate`` and ``imgopt.copy``
-(see :mod:`imgopt`).
+``imgopt.minify``, ``imgopt.slim``, ``imgopt.simulate``, ``imgopt.copy`` and
+``imgopt.scan`` (see :mod:`imgopt`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from imgopt.image.inspect import InspectOptions, InspectResult
     from imgopt.image.transports import SinkOptions, SourceOptions
     from imgopt.minify.pipeline import SlimOptions
+    from imgopt.cache.result import CacheInfo, CachePruned
     from imgopt.minify.result import MinifyResult
+    from imgopt.scan.pipeline import ScanOptions
+    from imgopt.scan.result import ScanResult
     from imgopt.simulate.api import SimulateOptions
     from imgopt.simulate.result import SimulationResult
     from imgopt.trace.profile import AccessProfile
@@ -123,4 +126,34 @@ def copy(src, dest, options: SinkOptions | None = None, *, source: SourceOptions
                           sum(l.size for l in written.layers), time.monotonic() - t0)
 
 
-__all__ = ["inspect", "analyze", "trace", "minify", "slim", "simulate", "copy", "CopyResult"]
+def scan(sources: list[str], options: ScanOptions | None = None) -> ScanResult:
+    """Audit registries, repositories or local images, each distinct layer read once (``imgopt scan``)."""
+    from imgopt.scan.pipeline import run
+
+    return run(list(sources), options)
+
+
+def scan_merge(paths: list[str], top: int = 10) -> ScanResult:
+    """Combine the results of a split scan (``--shard I/N``) into one (``imgopt scan merge``)."""
+    from imgopt.scan.shards import merge_files
+
+    return merge_files(list(paths), top=top)
+
+
+def cache_info(cache: str | None = None) -> CacheInfo:
+    """What the layer cache holds (``imgopt cache info``)."""
+    from imgopt.cache.result import info
+
+    return info(cache)
+
+
+def cache_prune(cache: str | None = None, *, max_bytes: int | None = None, older_than: float | None = None,
+                everything: bool = False) -> CachePruned:
+    """Shrink the layer cache (``imgopt cache prune``)."""
+    from imgopt.cache.result import prune
+
+    return prune(cache, max_bytes=max_bytes, older_than=older_than, everything=everything)
+
+
+__all__ = ["inspect", "analyze", "trace", "minify", "slim", "simulate", "copy", "scan", "scan_merge", "cache_info",
+           "cache_prune", "CopyResult"]

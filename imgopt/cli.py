@@ -23,6 +23,8 @@ LAZY_COMMANDS = {
     "simulate": "imgopt.simulate.cli:simulate",
     "calibrate": "imgopt.simulate.cli:calibrate",
     "lint": "imgopt.lint.cli:lint",
+    "scan": "imgopt.scan.cli:scan",
+    "cache": "imgopt.cache.cli:cache",
 }
 
 

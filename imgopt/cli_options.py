@@ -56,6 +56,26 @@ def quiet_option(fn):
     return click.option("-q", "--quiet", is_flag=True, help="No progress output.")(fn)
 
 
+def cache_options(fn):
+    """``--cache DIR`` / ``--no-cache``: the layer cache (imgopt.cache); passes ``cache`` (None: the default
+    directory, a path, or False)."""
+    fn = click.option("--no-cache", "no_cache", is_flag=True,
+                      help="Neither read nor write the layer cache (read every layer).")(fn)
+    fn = click.option("--cache", "cache_dir", metavar="DIR", default=None,
+                      help="Layer cache directory (default: $IMGOPT_CACHE, $XDG_CACHE_HOME/imgopt or "
+                           "~/.cache/imgopt).")(fn)
+    return fn
+
+
+def cache_value(cache_dir: str | None, no_cache: bool):
+    """The library's ``cache`` option from ``--cache`` / ``--no-cache``."""
+    if no_cache and cache_dir:
+        from imgopt.errors import BadInput
+
+        raise BadInput("--no-cache", "cannot be combined with --cache DIR")
+    return False if no_cache else cache_dir
+
+
 def format_option(kind: str, default: str = "text"):
     """``--format`` with the formats :mod:`imgopt.formats` can render ``kind`` in."""
     from imgopt.formats import choices
@@ -102,5 +122,5 @@ def limit_options(fn):
     return fn
 
 
-__all__ = ["fail", "handle_errors", "platform_option", "insecure_option", "quiet_option", "format_option",
-           "source_options", "limit_options"]
+__all__ = ["fail", "handle_errors", "cache_options", "cache_value", "platform_option", "insecure_option",
+           "quiet_option", "format_option", "source_options", "limit_options"]

@@ -82,6 +82,41 @@ def schema_for(root: type, schema_id: str) -> dict[str, Any]:
             "title": root.__name__, **top, "$defs": dict(sorted(defs.items()))} if ref else {}
 
 
+def from_json(tp: Any, value: Any) -> Any:
+    """The typed value of a JSON document for ``tp`` (a result dataclass): the inverse of ``to_json()``.
+
+    Used to read results back (cached analyses, scan shards) so the renderers get
+    the same objects a command built.
+    """
+    if value is None or tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            if a is type(None):
+                continue
+            if dataclasses.is_dataclass(a) and not isinstance(value, dict):
+                continue
+            return from_json(a, value)
+        return value
+    if origin in (list, tuple):
+        return [from_json(args[0] if args else Any, v) for v in value]
+    if origin is dict:
+        return {k: from_json(args[1] if args else Any, v) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kw = {}
+        for f in dataclasses.fields(tp):
+            name = f.metadata.get("json", f.name)
+            if name in value:
+                kw[f.name] = from_json(hints[f.name], value[name])
+        return tp(**kw)
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
 # file name -> "module:Class" of the document (its id: the ``schema`` field's default, else the module's SCHEMA)
 DOCUMENTS = {
     "analysis.schema.json": "imgopt.analyze.result:AnalysisResult",
@@ -91,6 +126,8 @@ DOCUMENTS = {
     "kept.schema.json": "imgopt.minify.result:KeptFiles",
     "profile.schema.json": "imgopt.trace.profile:AccessProfile",
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
+    "scan.schema.json": "imgopt.scan.result:ScanResult",
+    "cache.schema.json": "imgopt.cache.result:CacheInfo",
 }
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -24,6 +25,11 @@ FIXTURES = ROOT / "fixtures"
 SAMPLE_TAR = FIXTURES / "sample.tar"
 SAMPLE_ZSTD = FIXTURES / "sample-zstd"
 REGISTRY = "127.0.0.1:5000"
+
+# the layer cache (imgopt.cache) of this test session: never the user's ~/.cache, shared by every
+# test and subprocess (tests that measure the cache pass their own --cache DIR)
+if "IMGOPT_CACHE" not in os.environ or not os.environ["IMGOPT_CACHE"].startswith(tempfile.gettempdir()):
+    os.environ["IMGOPT_CACHE"] = tempfile.mkdtemp(prefix="imgopt-test-cache-")
 IMGOPT = str(Path(sys.executable).parent / "imgopt")
 
 
@@ -145,6 +151,20 @@ def _load_build_apps():
 
 
 build_apps = _load_build_apps()
+
+
+def load_script(rel: str, name: str):
+    """A script of the checkout (scripts/*.py) imported as module ``name``."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 APP_NAMES = ["pyweb", "nodeweb", "nginx", "ffmpegjob", "pynumeric", "javaweb", "pytorch"]
 
 

@@ -4,7 +4,9 @@
   hardlinks, whiteouts, opaque markers over a small name alphabet, so paths
   collide), building the tree never fails but with a one-line error; the last
   layer's surviving entries are in the tree with their kind; whiteouts remove;
-  the tree is deterministic; and ``unpack`` writes exactly the tree to disk.
+  the tree is deterministic; a copy-on-write fork never changes its original
+  and ends as the tree built without forking; and ``unpack`` writes exactly
+  the tree to disk.
 * manifests and configs: generated valid documents parse and serialize back
   to the same thing; one field of the wrong type is an error naming it;
   arbitrary JSON is only ever a one-line error.
@@ -148,6 +150,34 @@ def test_tree_from_tar_layers(layers):
         if not any(n == target or n.startswith(target + "/") for _, n, _ in last[idx + 1:]) and \
                 not any(n == target or n.startswith(target + "/") for _, n, _ in last[:idx]):
             assert tree.get(target) is None, target
+
+
+def _tree_state(tree: FileTree) -> list:
+    return [(p, n.kind, n.size, n.mode, n.layer, n.added, n.linkname, n.src) for p, n in tree.walk()] + \
+        [(h.path, h.origin, h.by, h.size, h.reason) for h in tree.hidden] + \
+        [(c.index, c.added, c.modified, c.removed, c.problems) for c in tree.layers] + [tree.entries]
+
+
+@SETTINGS
+@given(LAYERS, LAYERS)
+def test_a_fork_is_the_tree_built_without_forking(lower, upper):
+    """FileTree.fork (copy on write, the scan's merge memo): applying upper layers to a fork leaves the
+    original as it was (every mutation path -- opaque walks, whiteouts, displaced files, hardlinks,
+    same-layer symlinks, the root -- copies what it changes) and gives the tree built in one go."""
+    lo, up = [layer_tar(l) for l in lower], [layer_tar(l) for l in upper]
+    try:
+        plain = build_tree(lo + up)
+    except BadInput:
+        return
+    base = build_tree(lo)
+    before = _tree_state(base)
+    fork = base.fork()
+    for i, t in enumerate(up, len(lo)):
+        fork.apply(i, ((e, None) for e, _m, _r in iter_entries(io.BytesIO(t), f"layer {i}")))
+    assert _tree_state(base) == before
+    assert _tree_state(fork) == _tree_state(plain)
+    again = base.fork()  # a second fork of the same snapshot sees the snapshot
+    assert _tree_state(again) == before
 
 
 @settings(max_examples=max(40, EXAMPLES // 3), deadline=None, derandomize=not RANDOM,

@@ -86,6 +86,7 @@ def test_every_module_imports(module):
 def test_importing_imgopt_and_the_cli_is_cheap():
     code = ("import sys, imgopt, imgopt.cli, imgopt.cli_options, imgopt.formats, imgopt.atomic, imgopt.errors; "
             "imgopt.formats.choices('analysis'); imgopt.cli.cli.get_command(None, 'inspect'); "
+            "imgopt.cli.cli.get_command(None, 'scan'); imgopt.cli.cli.get_command(None, 'cache'); "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"heavy modules imported: {out}"
@@ -97,7 +98,9 @@ def test_the_library_is_at_the_top():
 
     for name in ("inspect", "slim", "copy"):
         assert getattr(imgopt, name) is getattr(api, name)
-    for name in ("analyze", "trace", "minify", "simulate"):  # callable stage packages
+    for name in ("scan_merge", "cache_info", "cache_prune"):
+        assert callable(getattr(api, name))
+    for name in ("analyze", "trace", "minify", "simulate", "scan"):  # callable stage packages
         pkg = getattr(imgopt, name)
         assert pkg is sys.modules[f"imgopt.{name}"] and callable(pkg)
     with pytest.raises(AttributeError):
@@ -106,14 +109,32 @@ def test_the_library_is_at_the_top():
 
 # command -> result kind it renders; a new command with --format adds its kind here
 COMMAND_KINDS = {"inspect": "inspection", "analyze": "analysis", "trace": "trace", "minify": "minify",
-                 "slim": "minify", "simulate": "simulation", "lint": "lint"}
+                 "slim": "minify", "simulate": "simulation", "lint": "lint", "scan run": "scan",
+                 "scan merge": "scan", "cache info": "cache", "cache prune": "cache"}
 
 
 def _commands() -> dict[str, click.Command]:
+    """Every command, subcommands of groups as "group sub" (imgopt scan, imgopt cache)."""
     from imgopt.cli import cli
 
     ctx = click.Context(cli)
-    return {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+    out = {}
+    for name in cli.list_commands(ctx):
+        cmd = cli.get_command(ctx, name)
+        if isinstance(cmd, click.Group):
+            sub = click.Context(cmd, parent=ctx)
+            out.update({f"{name} {n}": cmd.get_command(sub, n) for n in cmd.list_commands(sub)})
+        else:
+            out[name] = cmd
+    return out
+
+
+def test_every_lazy_command_loads():
+    from imgopt.cli import LAZY_COMMANDS
+
+    names = {n.split()[0] for n in _commands()}
+    assert set(LAZY_COMMANDS) <= names, set(LAZY_COMMANDS) - names
+    assert {"scan run", "scan merge", "cache info", "cache prune"} <= set(_commands())
 
 
 def test_every_format_option_is_the_output_layers():
@@ -163,6 +184,11 @@ def test_plugin_tables_name_what_they_load():
         assert t.name == name and t.prefix.startswith(name if name != "docker" else "docker://")
         for method in ("parse", "open", "write"):
             assert callable(getattr(t, method))
+    from imgopt import formats, plugins
+
+    for kind, table in formats.FORMATTERS.items():  # every renderer named exists (imports the module)
+        for fmt, target in table.items():
+            assert callable(plugins.load(target)), (kind, fmt)
     for name in backends.BACKENDS:
         b = backends.backend(name)
         assert b.name == name and callable(b.trace) and callable(b.auto_ok)

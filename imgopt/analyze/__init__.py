@@ -8,23 +8,30 @@ Library entry point::
 
 or, on an image already open, :func:`analyze` here (``imgopt.analyze.analyze(img, AnalyzeOptions())``).
 
-Every layer is read once (see :mod:`imgopt.analyze.scan`); the analyses are
-walks over the resulting tree and records.
+Every layer is read once into a summary (:mod:`imgopt.analyze.summary`),
+kept in the layer cache (:mod:`imgopt.cache`) by diffID; an image's scan is
+merged from its layers' summaries (:mod:`imgopt.analyze.merge`) and the
+analyses are walks over the merged tree and records.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from imgopt.analyze import result as R
 from imgopt.analyze.dive_compat import dive_compat
-from imgopt.analyze.duplicates import find_duplicates, hash_in_workers
+from imgopt.analyze.duplicates import find_duplicates
 from imgopt.analyze.entrypoint import analyze_entrypoint
 from imgopt.analyze.junk import JunkRule, find_junk
-from imgopt.analyze.scan import Scan, scan_image, worker_pool
+from imgopt.analyze.scan import Scan, worker_pool
 from imgopt.image.model import Image
 from imgopt.image.tarstream import Kind
+
+# bump when build_result's output changes for the same input (cached analyses are then recomputed)
+RESULT_VERSION = 1
 
 
 @dataclass
@@ -37,25 +44,120 @@ class AnalyzeOptions:
     progress: object | None = None
     verify: bool = True  # SHA-256 of layers read in place (streamed ones are always verified)
     paths: list[str] = field(default_factory=list)  # report the history of these paths
+    # the layer cache (imgopt.cache): None or True -> the default directory, a path, False -> none,
+    # or an open imgopt.cache.store.LayerCache
+    cache: object = None
 
 
-def analyze(image: Image, opts: AnalyzeOptions | None = None) -> R.AnalysisResult:
-    """Scan once, then run the analyses; dive's walk runs in a worker process
-    beside the others (it only needs the per-layer entry lists)."""
+def analyze(image: Image, opts: AnalyzeOptions | None = None, *, counter=None) -> R.AnalysisResult:
+    """Summarize each layer once (or take its summary from the layer cache), merge, then run the analyses.
+
+    A finished analysis is cached too, keyed by the image's manifest and the
+    options; ``counter(n)`` is told of every blob byte read.
+    """
+    from imgopt.analyze.layers import image_summaries
+
     opts = opts or AnalyzeOptions()
+    cache = _cache(opts.cache)
+    key = result_key(image, opts) if cache is not None else None
+    if key is not None:
+        doc = cache.get_result(key)  # type: ignore[union-attr]
+        if doc is not None:
+            return result_from_json(doc, image.name)
     pool = worker_pool(opts.jobs)
     try:
-        scan = scan_image(image, progress=opts.progress, jobs=opts.jobs, pool=pool,  # type: ignore[arg-type]
-                          verify=opts.verify)
-        try:
-            dive = pool.submit(dive_compat, [ls.dive for ls in scan.layers]) if pool else None
-            hashes = hash_in_workers(scan, pool)
-            return build_result(scan, opts, dive, hashes)
-        finally:
-            scan.close()
+        summaries = image_summaries(image, cache=cache, pool=pool, verify=opts.verify,
+                                    progress=opts.progress, counter=counter)  # type: ignore[arg-type]
+        result = analyze_summaries(image, summaries, opts, pool)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if key is not None and all(s.verified for s in summaries):
+        doc = result.to_json()
+        doc["image"]["reference"] = ""
+        cache.put_result(key, doc)  # type: ignore[union-attr]
+    return result
+
+
+def analyze_summaries(image: Image, summaries, opts: AnalyzeOptions, pool=None) -> R.AnalysisResult:
+    """The analysis of ``image`` merged from its layer summaries (no blob is read)."""
+    from imgopt.analyze.merge import Done, dive_from_summaries, merged_scan
+
+    links = [l.archive_link for l in image.layers]
+    dive = pool.submit(dive_from_summaries, summaries, links) if pool is not None else None
+    scan = merged_scan(image, summaries)
+    if dive is None:
+        dive = Done(dive_from_summaries(summaries, links))
+    return build_result(scan, opts, dive)
+
+
+def _cache(option):
+    if option is False:
+        return None
+    if hasattr(option, "get_layer"):
+        return option
+    from imgopt.cache import open_cache
+
+    return open_cache(option)  # type: ignore[arg-type]
+
+
+def result_key(image: Image, opts: AnalyzeOptions) -> str | None:
+    """What an analysis depends on, hashed: the image's manifest and config, how its layers are stored,
+    the options that shape the result, the junk classes and the code's versions.  None: do not cache."""
+    return key_of(image.manifest.digest, image.manifest.config.digest,
+                  [(l.digest, l.compression.value, l.archive_link, l.descriptor.media_type) for l in image.layers],
+                  opts)
+
+
+def key_of(manifest_digest: str, config_digest: str, layers: list[tuple[str, str, bool, str]],
+           opts: AnalyzeOptions) -> str | None:
+    """:func:`result_key` from the manifest alone: its digest, the config's, and per layer (digest, codec,
+    stored as a link to an identical layer, media type) -- what a scan knows before it reads a config."""
+    from imgopt import __version__
+    from imgopt.analyze.summary import SUMMARY_SCHEMA
+
+    parts: dict[str, object] = {
+        "result": RESULT_VERSION, "summary": SUMMARY_SCHEMA, "schema": R.SCHEMA, "imgopt": __version__,
+        "manifest": manifest_digest, "config": config_digest, "layers": [list(l) for l in layers],
+        "top": opts.top, "paths": list(opts.paths), "rules": _rules_fingerprint(opts.rules),
+    }
+    if opts.dockerfile:
+        try:
+            with open(opts.dockerfile, "rb") as f:
+                parts["dockerfile"] = [hashlib.sha256(f.read()).hexdigest(), opts.target]
+        except OSError:
+            return None  # build_result reports it
+    return "analysis:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+_BUILTIN_RULES_FINGERPRINT: list[str] = []
+
+
+def _rules_fingerprint(rules: list[JunkRule] | None) -> str:
+    if rules is None and _BUILTIN_RULES_FINGERPRINT:
+        return _BUILTIN_RULES_FINGERPRINT[0]
+    h = hashlib.sha256()
+    if rules is None:
+        from imgopt.analyze.junk import RULES_DIR
+
+        for f in sorted(RULES_DIR.iterdir(), key=lambda p: p.name):
+            if f.name.endswith((".yaml", ".yml")):
+                h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    else:
+        for r in rules:
+            h.update(json.dumps([r.id, r.title, r.group, r.why, r.safe_to_remove, r.paths, r.exclude, r.detector]
+                                ).encode())
+    if rules is None:
+        _BUILTIN_RULES_FINGERPRINT.append(h.hexdigest())
+    return h.hexdigest()
+
+
+def result_from_json(doc: dict, reference: str) -> R.AnalysisResult:
+    from imgopt.schema import from_json
+
+    res = from_json(R.AnalysisResult, doc)
+    res.image.reference = reference
+    return res
 
 
 def _abs(path: str) -> str:
@@ -63,7 +165,7 @@ def _abs(path: str) -> str:
     return "/" + path if not path.startswith("/") else path
 
 
-def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None, hashes=None) -> R.AnalysisResult:
+def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.AnalysisResult:
     image = scan.image
     tree = scan.tree
     cfg = image.config
@@ -71,8 +173,6 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None, hashes=None
 
     junk = find_junk(tree, env, opts.rules)
     ep = analyze_entrypoint(scan)
-    if hashes is not None:
-        hashes()  # digests computed by the workers meanwhile
     dups = find_duplicates(scan)
     dive = dive_future.result() if dive_future is not None else dive_compat([ls.dive for ls in scan.layers])
 
@@ -211,7 +311,7 @@ def _dockerfile_origins(opts: AnalyzeOptions, image: Image) -> list[R.Dockerfile
     return out
 
 
-__all__ = ["analyze", "AnalyzeOptions", "build_result"]
+__all__ = ["analyze", "analyze_summaries", "AnalyzeOptions", "build_result", "result_key", "key_of", "result_from_json"]
 
 
 from imgopt.callable_package import make_callable  # noqa: E402

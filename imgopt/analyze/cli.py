@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgopt.cli_options import format_option, handle_errors, insecure_option, platform_option, quiet_option, \
+from imgopt.cli_options import cache_options, cache_value, format_option, handle_errors, insecure_option, platform_option, quiet_option, \
     source_options
 
 
@@ -21,16 +21,22 @@ from imgopt.cli_options import format_option, handle_errors, insecure_option, pl
               help="Also show which layers added, changed, deleted or hid PATH (repeatable).")
 @click.option("--no-verify", is_flag=True,
               help="Skip the SHA-256 of layers read in place from local archives (trusted input; faster).")
+@cache_options
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes reading layers (and running dive's walk) beside this one.")
 @platform_option
 @insecure_option
 @quiet_option
 @handle_errors
 def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, top: int, output: str | None,
-            paths: tuple[str, ...], no_verify: bool, platform: str | None, insecure: bool, quiet: bool) -> None:
+            paths: tuple[str, ...], no_verify: bool, cache_dir: str | None, no_cache: bool, jobs: int,
+            platform: str | None, insecure: bool, quiet: bool) -> None:
     """Where an image's bytes go: per-layer sizes, exact and dive-compatible waste,
     junk classes, duplicates, largest files and what the entrypoint needs.
 
     Leads with the three numbers to act on: total size, removable junk, exact waste.
+    Each layer is read once into the layer cache (by diffID): layers seen before, in
+    this image or any other, are not read again.
     """
     from imgopt import api
     from imgopt.analyze import AnalyzeOptions
@@ -39,7 +45,8 @@ def analyze(image: str, fmt: str, dockerfile: str | None, target: str | None, to
 
     prog = Progress("analyzing", enabled=False if quiet else None)
     result = api.analyze(image, AnalyzeOptions(dockerfile=dockerfile, target=target, top=top, progress=prog,
-                                               verify=not no_verify, paths=list(paths)),
+                                               verify=not no_verify, paths=list(paths),
+                                               cache=cache_value(cache_dir, no_cache), jobs=jobs),
                          source=source_options(platform, insecure))
     prog.finish()
     emit(render("analysis", fmt, result), output)

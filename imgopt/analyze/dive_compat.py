@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from imgopt.image.tarstream import WHITEOUT_META_PREFIX, WHITEOUT_PREFIX
 
@@ -196,40 +197,111 @@ def _walk_leaves(root: _Node):
             yield node, prefix
 
 
-def dive_compat(layers: list[list[tuple[str, int, bool]]]) -> DiveCompat:
-    trees = build_trees(layers)
+class _Memo:
+    """Per-process memo of what depends on one layer (or one chain of lower layers) only: each
+    layer's tree and leaves, and the stacked trees of lower layers whiteouts are sized against.
+    A scan merges hundreds of images over the same base layers; this makes each merge pay for
+    its own layers.  Bounded by the leaves it holds (least recently used out)."""
+
+    MAX_LEAVES = 400_000
+
+    def __init__(self) -> None:
+        from collections import OrderedDict
+
+        self.layers: "OrderedDict[Any, tuple[_Tree, list]]" = OrderedDict()
+        self.stacks: "OrderedDict[tuple, _Tree]" = OrderedDict()
+        self.size = 0
+
+    def layer(self, key, build):
+        got = self.layers.get(key) if key is not None else None
+        if got is not None:
+            self.layers.move_to_end(key)
+            return got
+        got = build()
+        if key is not None:
+            self.layers[key] = got
+            self.size += len(got[1]) + 1
+            while self.size > self.MAX_LEAVES and len(self.layers) > 1:
+                _, (_, lv) = self.layers.popitem(last=False)
+                self.size -= len(lv) + 1
+        return got
+
+    def stack(self, chain: tuple) -> "_Tree | None":
+        t = self.stacks.get(chain)
+        if t is not None:
+            self.stacks.move_to_end(chain)
+        return t
+
+    def keep_stack(self, chain: tuple, tree: "_Tree") -> None:
+        self.stacks[chain] = tree
+        while len(self.stacks) > 8:
+            self.stacks.popitem(last=False)
+
+
+_MEMO = _Memo()
+
+
+def _layer_tree(entries: list[tuple[str, int, bool]]) -> "tuple[_Tree, list[tuple[str, int, bool]]]":
+    """One layer's dive tree and its leaves: (dive path, size, is whiteout) in dive's visiting order."""
+    t = build_trees([entries])[0]
+    return t, [(p, node.size, node.name.startswith(WHITEOUT_PREFIX)) for node, p in _walk_leaves(t.root)]
+
+
+def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
+    """dive's figures for an image from each layer's (path, tar size, is dir) list (or a function
+    returning it, called only when the memo does not have the layer).
+
+    ``keys``: a hashable identity per layer (its diffID), so what depends on
+    one layer, or one chain of them, is computed once per process.
+    """
+    keys = list(keys) if keys is not None else [None] * len(layers)
+    built = [_MEMO.layer(k, lambda e=e: _layer_tree(e() if callable(e) else e)) for e, k in zip(layers, keys)]
+    trees = [t for t, _ in built]
     emap: dict[str, list] = {}  # path -> [nodes, cum, min]
     inefficient: list[tuple[str, list]] = []
-    # the stacked lower layers are only consulted to size whiteouts
-    has_whiteouts = any(p.rsplit("/", 1)[-1].startswith(WHITEOUT_PREFIX) for entries in layers for p, _, _ in entries)
-    first_ref = trees[0].copy() if trees and has_whiteouts else None
-    stacked = None
-    if trees and has_whiteouts:
-        stacked = trees[0].copy()
-        stacked.stack(trees[0])
-    for idx, tree in enumerate(trees):
-        ref = first_ref if idx == 0 else stacked
-        for node, p in _walk_leaves(tree.root):
+    # the stacked lower layers are only consulted to size whiteouts: built when the first one needs it
+    stacked: list = [None, -1]  # [tree holding layers 0..upto, upto]
+
+    def lower(j: int) -> "_Tree":
+        """The stacked tree of layers 0..j (dive stacks layer 0 onto itself first)."""
+        if stacked[1] != j:
+            tree, upto = stacked
+            if tree is None:
+                for k in range(j, -1, -1):
+                    chain = tuple(keys[: k + 1])
+                    got = _MEMO.stack(chain) if None not in chain else None
+                    if got is not None:
+                        tree, upto = got.copy(), k
+                        break
+                else:
+                    tree, upto = trees[0].copy(), 0
+                    tree.stack(trees[0])
+            for m in range(upto + 1, j + 1):
+                tree.stack(trees[m])
+            stacked[0], stacked[1] = tree, j
+            chain = tuple(keys[: j + 1])
+            if None not in chain and _MEMO.stack(chain) is None:
+                _MEMO.keep_stack(chain, tree.copy())
+        return stacked[0]
+
+    for idx, (tree, leaves) in enumerate(built):
+        for p, size, whiteout in leaves:
             d = emap.get(p)
             if d is None:
                 d = emap[p] = [0, 0, -1]
-            if node.name.startswith(WHITEOUT_PREFIX):
+            if whiteout:
                 size = 0
-                prev = ref.get_node(p) if ref is not None else None
+                prev = (tree if idx == 0 else lower(idx - 1)).get_node(p)
                 if prev is None:
                     break  # dive logs the error and skips the rest of this layer's walk
                 if prev.isdir:
                     size = prev.subtree_size()
-            else:
-                size = node.size
             d[1] += size
             if d[2] < 0 or size < d[2]:
                 d[2] = size
             d[0] += 1
             if d[0] == 2:
                 inefficient.append((p, d))
-        if idx >= 1 and stacked is not None:
-            stacked.stack(tree)
     min_sum = sum(d[2] for d in emap.values())
     cum_sum = sum(d[1] for d in emap.values())
     score = 1.0 if cum_sum == 0 else float(min_sum) / float(cum_sum)

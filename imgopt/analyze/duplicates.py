@@ -1,8 +1,9 @@
 """Duplicate content: the same bytes at different paths or in different layers.
 
-Only files whose sizes collide are hashed (xxh3-128).  On seekable layers
-that means reading just those files; on streamed layers every file was
-hashed anyway as it went by, at no extra I/O.
+Only files whose sizes collide are compared, by their xxh3-128 content hash
+(every layer summary hashes each regular file as it is read; a scan of a
+seekable layer without summaries reads just the colliding files).
+``files_hashed`` / ``bytes_hashed`` count the files so compared.
 """
 
 from __future__ import annotations
@@ -59,58 +60,6 @@ def _by_size(scan: Scan, min_size: int) -> dict[int, list[StoredFile]]:
     return by_size
 
 
-def hash_in_workers(scan: Scan, pool, min_size: int = 1):
-    """Start hashing the size-colliding files of in-place layers in ``pool``.
-
-    Returns a callable that waits and stores the digests (call it before
-    :func:`find_duplicates`, which then hashes nothing itself).
-    """
-    todo: list[StoredFile] = [sf for files in _by_size(scan, min_size).values() if len(files) > 1
-                              for sf in files if sf.digest is None and scan.image.layers[sf.layer].local]
-    if not todo or pool is None:
-        return lambda: None
-    jobs: list[list[StoredFile]] = [todo[i::2] for i in range(2)]
-    futs = []
-    for batch in jobs:
-        ranges = []
-        for sf in batch:
-            path, base, _ = scan.image.layers[sf.layer].local  # type: ignore[misc]
-            ranges.append((path, base + sf.offset, sf.size))
-        futs.append((batch, pool.submit(_hash_ranges, ranges)))
-
-    def collect() -> None:
-        for batch, fut in futs:
-            for sf, digest in zip(batch, fut.result()):
-                sf.digest = digest
-
-    return collect
-
-
-def _hash_ranges(ranges: list[tuple[str, int, int]]) -> list[bytes]:
-    """xxh3-128 of file ranges (runs in a worker process)."""
-    import xxhash
-
-    out = []
-    handles: dict[str, object] = {}
-    try:
-        for path, off, size in ranges:
-            f = handles.get(path) or handles.setdefault(path, open(path, "rb"))
-            f.seek(off)  # type: ignore[attr-defined]
-            h = xxhash.xxh3_128()
-            left = size
-            while left > 0:
-                b = f.read(min(left, 1 << 20))  # type: ignore[attr-defined]
-                if not b:
-                    break
-                h.update(b)
-                left -= len(b)
-            out.append(h.digest())
-    finally:
-        for f in handles.values():
-            f.close()  # type: ignore[attr-defined]
-    return out
-
-
 def find_duplicates(scan: Scan, min_size: int = 1) -> DuplicateReport:
     by_size = _by_size(scan, min_size)
     rep = DuplicateReport()
@@ -118,10 +67,9 @@ def find_duplicates(scan: Scan, min_size: int = 1) -> DuplicateReport:
         if len(files) < 2:
             continue
         by_digest: dict[bytes, list[StoredFile]] = defaultdict(list)
-        for sf in files:
-            if sf.digest is None:
-                rep.files_hashed += 1
-                rep.bytes_hashed += sf.size
+        for sf in files:  # only files whose sizes collide are compared by content
+            rep.files_hashed += 1
+            rep.bytes_hashed += sf.size
             by_digest[scan.content.digest(sf)].append(sf)
         for digest, same in by_digest.items():
             if len(same) < 2:

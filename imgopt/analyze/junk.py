@@ -195,10 +195,32 @@ class JunkReport:
         return sum(c.bytes for c in self.classes if not c.safe_to_remove)
 
 
+_BUILTIN: list[JunkRule] | None = None
+_GLOBSETS: dict[tuple, GlobSet] = {}  # per rule set: its DFA's memoized transitions serve every image
+
+
+def builtin_rules() -> list[JunkRule]:
+    """The built-in classes, loaded once per process."""
+    global _BUILTIN
+    if _BUILTIN is None:
+        _BUILTIN = load_rules()
+    return _BUILTIN
+
+
+def _globset(rules: list[JunkRule]) -> GlobSet:
+    key = tuple((r.id, tuple(r.paths)) for r in rules)
+    gs = _GLOBSETS.get(key)
+    if gs is None:
+        if len(_GLOBSETS) > 8:
+            _GLOBSETS.clear()
+        gs = _GLOBSETS[key] = GlobSet([(i, g) for i, r in enumerate(rules) for g in r.paths])
+    return gs
+
+
 def find_junk(tree: FileTree, env: dict[str, str], rules: list[JunkRule] | None = None,
               examples: int = 5) -> JunkReport:
-    rules = rules if rules is not None else load_rules()
-    globs = GlobSet([(i, g) for i, r in enumerate(rules) for g in r.paths])
+    rules = rules if rules is not None else builtin_rules()
+    globs = _globset(rules)
     ctx = JunkContext(env, tree)
     detectors = {r.id: DETECTORS[r.detector](ctx) for r in rules if r.detector}
     classes = {r.id: JunkClass(r.id, r.title, r.group, r.why, r.safe_to_remove) for r in rules}

@@ -14,8 +14,9 @@ or one per kind for the long human formats (``imgopt/formats/text/<kind>.py``).
 To add a format: write the module, add one line per kind it serves to
 :data:`FORMATTERS`; the CLI's ``--format`` choices come from :func:`choices`.
 
-Layout: :mod:`imgopt.formats.json` renders every kind (``to_json()``);
-``text/<kind>.py`` and ``markdown/<kind>.py`` the human forms;
+Layout: :mod:`imgopt.formats.json` renders every kind (``to_json()``),
+:mod:`imgopt.formats.jsonl` the kinds made of records; ``text/<kind>.py``,
+``markdown/<kind>.py`` and ``html/<kind>.py`` (+ its jinja2 template) the human forms;
 :mod:`imgopt.formats.cells` the table-cell helpers they share.  Each table
 entry's comment names the command and the result type it renders.
 """
@@ -85,6 +86,17 @@ FORMATTERS: dict[str, dict[str, str]] = {
         "text": "imgopt.formats.text.simulation:render",
         "json": "imgopt.formats.json:render",
         "markdown": "imgopt.formats.markdown.simulation:render",
+    },
+    "scan": {  # imgopt scan / scan merge: imgopt.scan.result.ScanResult
+        "text": "imgopt.formats.text.scan:render",
+        "json": "imgopt.formats.json:render",
+        "jsonl": "imgopt.formats.jsonl:render",
+        "markdown": "imgopt.formats.markdown.scan:render",
+        "html": "imgopt.formats.html.scan:render",
+    },
+    "cache": {  # imgopt cache info / prune: imgopt.cache.result.CacheInfo
+        "text": "imgopt.formats.text.cache:render",
+        "json": "imgopt.formats.json:render",
     },
     "calibration": {  # imgopt calibrate: imgopt.simulate.calibrate.CalibrationResult (the profile itself is YAML)
         "text": "imgopt.formats.text.calibration:render",

@@ -21,7 +21,10 @@ Hostile layers are bounded: at most :data:`~imgopt.image.limits.MAX_TREE_ENTRIES
 entries in all, and every walk is iterative (10,000 nested directories are fine).
 
 The tree holds metadata only (no file content), so memory grows with the
-number of paths, not with bytes.  Every byte that a layer stores but the final
+number of paths, not with bytes.  :meth:`FileTree.fork` is a copy-on-write
+snapshot: the fork shares every node with the original and copies only the
+nodes it changes (and their parents), so the merged tree of a chain of base
+layers is built once and each image on it pays for its own layers only.  Every byte that a layer stores but the final
 filesystem cannot see is recorded as a :class:`Hidden` event, which is what
 the exact waste figure sums.
 """
@@ -29,6 +32,7 @@ the exact waste figure sums.
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -48,9 +52,10 @@ class Node:
     """One path of the merged tree.  Directories have ``children``."""
 
     __slots__ = ("name", "kind", "size", "mode", "uid", "gid", "mtime", "linkname", "layer", "added",
-                 "digest", "children", "xattrs", "devmajor", "devminor", "src", "uname", "gname")
+                 "digest", "children", "xattrs", "devmajor", "devminor", "src", "uname", "gname", "gen")
 
-    def __init__(self, name: str, kind: Kind, layer: int):
+    def __init__(self, name: str, kind: Kind, layer: int, gen: int = 0):
+        self.gen = gen  # the tree generation that owns (may change) this node
         self.name = name
         self.kind = kind
         self.size = 0
@@ -75,6 +80,16 @@ class Node:
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.kind.value}, {self.size} B, layer {self.layer})"
 
+    def clone(self, gen: int) -> "Node":
+        """A copy owned by generation ``gen`` (children shared until they change)."""
+        n = Node.__new__(Node)
+        for a in Node.__slots__:
+            setattr(n, a, getattr(self, a))
+        if self.children is not None:
+            n.children = dict(self.children)
+        n.gen = gen
+        return n
+
 
 @dataclass(slots=True)
 class Hidden:
@@ -98,13 +113,55 @@ class LayerChanges:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
+_generations = itertools.count(1)
+
+
 class FileTree:
     def __init__(self) -> None:
-        self.root = Node("", Kind.DIR, -1)
+        self.gen = next(_generations)
+        self.root = Node("", Kind.DIR, -1, self.gen)
         self.hidden: list[Hidden] = []
         self.layers: list[LayerChanges] = []
         self.on_hide: Callable[[Hidden], None] | None = None
         self.entries = 0  # tar entries applied so far, all layers
+
+    def fork(self) -> "FileTree":
+        """A copy-on-write copy: both trees share their nodes and each copies what it changes."""
+        t = FileTree.__new__(FileTree)
+        t.gen = next(_generations)
+        self.gen = next(_generations)  # the original no longer owns shared nodes either
+        t.root = self.root
+        t.hidden = list(self.hidden)
+        t.layers = list(self.layers)
+        t.on_hide = self.on_hide
+        t.entries = self.entries
+        return t
+
+    # ------------------------------------------------------ copy on write
+
+    def _own_root(self) -> Node:
+        if self.root.gen != self.gen:
+            self.root = self.root.clone(self.gen)
+        return self.root
+
+    def _own(self, parent: Node, name: str) -> Node:
+        """``parent``'s child ``name``, owned by this tree (``parent`` must be owned)."""
+        assert parent.children is not None
+        child = parent.children[name]
+        if child.gen != self.gen:
+            child = parent.children[name] = child.clone(self.gen)
+        return child
+
+    def _own_path(self, path: str) -> Node | None:
+        """The node at ``path`` and every directory above it owned by this tree (None if absent)."""
+        node = self._own_root()
+        if not path:
+            return node
+        for part in path.split("/"):
+            if node.children is None or part not in node.children:
+                return None
+            node = self._own(node, part)
+        return node
 
     # ----------------------------------------------------------- lookups
 
@@ -159,12 +216,14 @@ class FileTree:
         None when a symlink of the same layer is in the way (the entry is dropped, see above).
         """
         parts = path.split("/")
-        node = self.root
+        node = self._own_root()
+        gen = self.gen
         walked = ""
         for part in parts[:-1]:
             walked = f"{walked}/{part}" if walked else part
-            assert node.children is not None
-            nxt = node.children.get(part)
+            children = node.children
+            assert children is not None
+            nxt = children.get(part)
             if nxt is None or nxt.children is None:
                 if nxt is not None and nxt.kind is Kind.SYMLINK and nxt.layer == layer:
                     if ch is not None:
@@ -173,8 +232,10 @@ class FileTree:
                     return None
                 if nxt is not None:  # a file or symlink in the way: displaced
                     self._hide(walked, nxt, layer, Reason.REPLACED_BY_DIR)
-                nxt = Node(part, Kind.DIR, layer)
-                node.children[part] = nxt
+                nxt = Node(part, Kind.DIR, layer, gen)
+                children[part] = nxt
+            elif nxt.gen != gen:
+                nxt = children[part] = nxt.clone(gen)
             node = nxt
         return node, parts[-1]
 
@@ -212,7 +273,7 @@ class FileTree:
                                          f"{' to ' + repr(e.linkname[:100]) if e.linkname else ''}; ignored "
                                          "(the root is always a directory)"))
             elif not implicit:
-                self._meta(self.root, e, layer)
+                self._meta(self._own_root(), e, layer)
             return
         found = self._parent(e.path, layer, ch)
         if found is None:
@@ -222,11 +283,12 @@ class FileTree:
         old = parent.children.get(name)
         if old is not None and old.is_dir and e.kind is Kind.DIR:
             if not implicit:
+                old = self._own(parent, name)
                 self._meta(old, e, layer)
                 old.layer = layer
                 ch.modified += 1
             return
-        node = Node(name, e.kind, layer)
+        node = Node(name, e.kind, layer, self.gen)
         if old is not None:
             same_kind = not old.is_dir and e.kind is not Kind.DIR
             self._hide(e.path, old, layer, Reason.OVERWRITTEN if same_kind else Reason.REPLACED_BY_DIR)
@@ -265,7 +327,7 @@ class FileTree:
             ch.problems.append(("/", "whiteout of the root directory ignored"))
             return
         parent_path, _, name = target.rpartition("/")
-        parent = self.get(parent_path)
+        parent = self._own_path(parent_path)
         assert parent is not None and parent.children is not None
         del parent.children[name]
         self._hide(target, node, layer, Reason.DELETED)
@@ -281,6 +343,10 @@ class FileTree:
         top = self.get(path)
         if top is None or top.children is None:
             return
+        # every directory visited is owned by this tree (copy on write), so deleting
+        # below it and re-labelling it never touches a tree it shares nodes with
+        top = self._own_path(path)
+        assert top is not None and top.children is not None
         # frames: (directory, its path, children still to visit); post-order via pending list
         stack: list[tuple[Node, str, list[tuple[str, Node]]]] = [(top, path, list(top.children.items()))]
         while stack:
@@ -289,6 +355,7 @@ class FileTree:
                 name, child = todo.pop()
                 cpath = f"{dpath}/{name}" if dpath else name
                 if child.is_dir:
+                    child = self._own(d, name)
                     stack.append((child, cpath, list(child.children.items()) if child.children else []))
                 elif child.layer < layer:
                     assert d.children is not None

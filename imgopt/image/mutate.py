@@ -153,6 +153,44 @@ def with_history(image: Image, entry: HistoryEntry) -> Image:
     return with_config(image, raw)
 
 
+def layer_from_tar(tar: bytes, codec: Compression, workdir: str, level: int | None = None,
+                   subject: str = "new layer") -> Layer:
+    """A new layer holding the tar archive ``tar``, compressed with ``codec`` into a file in ``workdir``."""
+    import hashlib
+
+    fd, path = tempfile.mkstemp(prefix="layer-", dir=workdir)
+    with os.fdopen(fd, "wb") as out:
+        h = HashingWriter(out)
+        w = CompressingWriter(h, codec, level)
+        w.write(tar)
+        w.close()
+    desc = Descriptor(mt.layer_media_type("oci", codec), h.digest, h.size)
+    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    return Layer(desc, diff_id, file_opener(path), subject, compression=codec, uncompressed_size=len(tar))
+
+
+def with_layer(image: Image, layer: Layer, created_by: str, created: str | None = None) -> Image:
+    """``image`` with ``layer`` on top: its diffID and a history entry added to the config, the manifest
+    rebuilt (in OCI form when the layer's codec needs it)."""
+    raw = copy.deepcopy(image.config.raw)
+    raw["rootfs"] = {**raw["rootfs"], "diff_ids": [*raw["rootfs"]["diff_ids"], layer.diff_id]}
+    raw["history"] = list(raw.get("history") or []) + [HistoryEntry(created, created_by).to_json()]
+    if created:
+        raw["created"] = created
+    cfg = ImageConfig(raw)
+    blob = cfg.serialize()
+    fmt = image.manifest.format
+    if fmt == "docker" and layer.compression is Compression.ZSTD:
+        fmt = "oci"
+    layers = [*image.layers, layer]
+    descs = [Descriptor(l.descriptor.media_type if l is not layer else mt.layer_media_type(fmt, l.compression),
+                        l.digest, l.size, dict(l.descriptor.annotations), None, l.descriptor.urls) for l in layers]
+    man = Manifest(mt.manifest_media_type(fmt), descriptor_for(blob, mt.config_media_type(fmt)), descs,
+                   dict(image.manifest.annotations))
+    man.raw = canonical_json(man.to_json())
+    return Image(man, cfg, blob, layers, image.name, list(image.repo_tags), None, image._closers)
+
+
 def with_labels(image: Image, labels: dict[str, str]) -> Image:
     """``image`` with ``labels`` set in its config (others kept)."""
     raw = copy.deepcopy(image.config.raw)

@@ -14,6 +14,9 @@ What it does, and no more:
   a redirect, upload location or token realm must be http(s), and plain HTTP
   only to a loopback host (or with ``insecure``): TLS is never downgraded;
 * retries idempotent requests on 502/503/504 and dropped connections;
+* waits out HTTP 429 (Too Many Requests) as long as ``Retry-After`` says
+  (seconds or an HTTP date; 1, 2, 4... s without it), then asks again;
+* lists repositories (``/v2/_catalog``) and tags, page by page through ``Link`` headers;
 * turns every failure into an :class:`~imgopt.errors.ImgoptError` with a
   one-line message naming the image.
 """
@@ -23,10 +26,12 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import os
 import re
 import socket
 import ssl
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -40,7 +45,7 @@ from imgopt.errors import BadInput, ImgoptError, NotFound, RegistryError
 from imgopt.image.auth import HUB_ALIASES, CredentialLookup, Keychain, default_keychain
 from imgopt.image import mediatypes as mt
 from imgopt.image.digest import VerifyingReader
-from imgopt.image.limits import MAX_MANIFEST  # MAX_MANIFEST: distribution's limit too
+from imgopt.image.limits import MAX_ARCHIVE_JSON, MAX_MANIFEST, load_json  # MAX_MANIFEST: distribution's limit too
 
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -53,6 +58,8 @@ CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 300.0
 RETRIES = 2  # extra attempts for idempotent requests
 RETRY_STATUS = {502, 503, 504}
+RATE_LIMIT_RETRIES = 8  # 429 answers waited out per request
+MAX_RETRY_AFTER = 300.0  # seconds; a registry asking for longer gets an error instead
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 5
 USER_AGENT = f"imgopt/{__version__}"
@@ -180,6 +187,25 @@ def _cert_failure(exc: BaseException) -> bool:
     return "certificate" in _reason(exc).lower()
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (None: absent/unusable)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        import email.utils
+        from datetime import datetime, timezone
+
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 # ------------------------------------------------------------------ streams
 
 
@@ -272,6 +298,19 @@ def _new_session() -> requests.Session:
     return s
 
 
+_LIVE: "weakref.WeakSet[RegistryClient]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (analysis fans layers out to processes) must not share the parent's sockets:
+    give every client a new session; the parent's connections are left to the parent."""
+    for client in list(_LIVE):
+        client._session = _new_session()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _add_query(url: str, **params: str) -> str:
     """``url`` with ``params`` appended, existing query parameters kept."""
     parts = urlsplit(url)
@@ -297,15 +336,18 @@ class RegistryClient:
 
     def __init__(self, host: str, repo: str, *, insecure: bool = False, subject: str | None = None,
                  push: bool = False, timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
-                 keychain: Keychain | None = None):
+                 keychain: Keychain | None = None, scope: str | None = None):
         self.host = host  # as the user wrote it: the config.json key
         self.api_host = api_host(host)
         self.repo = repo
         self.insecure = insecure
         self.subject = subject or f"docker://{host}/{repo}"
-        self.scope = f"repository:{repo}:{'pull,push' if push else 'pull'}"
+        self.scope = scope or f"repository:{repo}:{'pull,push' if push else 'pull'}"
+        self.rate_limit_waits = 0  # 429 answers waited out, and for how long
+        self.rate_limit_seconds = 0.0
         self.timeout = timeout
         self._session = _new_session()
+        _LIVE.add(self)
         self._base: str | None = None
         self._challenge: Challenge | None = None
         self.keychain = keychain or default_keychain()
@@ -338,6 +380,12 @@ class RegistryClient:
             try:
                 resp = self._session.get(base + "/v2/", timeout=self.timeout, verify=not self.insecure,
                                          allow_redirects=False)
+                for waits in range(RATE_LIMIT_RETRIES):
+                    if resp.status_code != 429:
+                        break
+                    self._wait_rate_limit(resp, waits)
+                    resp = self._session.get(base + "/v2/", timeout=self.timeout, verify=not self.insecure,
+                                             allow_redirects=False)
             except requests.RequestException as e:
                 first_error = first_error or e
                 if scheme == "https" and _cert_failure(e) and not self.insecure:
@@ -381,9 +429,14 @@ class RegistryClient:
 
     def _send(self, method: str, url: str, headers: dict[str, str], data: object, stream: bool,
               what: str) -> requests.Response:
-        """One request; GET and HEAD are retried on 502/503/504 and dropped connections."""
+        """One request; GET and HEAD are retried on 502/503/504 and dropped connections; a 429 is
+        waited out (Retry-After) and asked again whenever the body can be sent again."""
         attempts = 1 + (RETRIES if method in ("GET", "HEAD") else 0)
-        for attempt in range(attempts):
+        resendable = data is None or isinstance(data, (bytes, bytearray))
+        waits = 0
+        attempt = -1
+        while attempt < attempts - 1:
+            attempt += 1
             last = attempt == attempts - 1
             try:
                 resp = self._session.request(method, url, headers=headers, data=data, stream=stream,
@@ -397,12 +450,29 @@ class RegistryClient:
                                                       f"{_reason(e)}") from None
                 time.sleep(0.5 * (attempt + 1))
                 continue
+            if resp.status_code == 429 and resendable and waits < RATE_LIMIT_RETRIES:
+                self._wait_rate_limit(resp, waits)
+                waits += 1
+                attempt -= 1  # a rate-limit answer is not a failed attempt
+                continue
             if resp.status_code in RETRY_STATUS and not last:
                 resp.close()
                 time.sleep(0.5 * (attempt + 1))
                 continue
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_rate_limit(self, resp: requests.Response, waits: int) -> None:
+        """Sleep as long as a 429's Retry-After asks (an error if that is unreasonably long)."""
+        delay = retry_after(resp.headers.get("Retry-After"))
+        resp.close()
+        if delay is None:
+            delay = float(min(2 ** waits, 30))
+        if delay > MAX_RETRY_AFTER:
+            raise RegistryError(self.subject, f"rate limited: the registry asks to retry after {delay:.0f} s")
+        self.rate_limit_waits += 1
+        self.rate_limit_seconds += delay
+        time.sleep(delay)
 
     def request(self, method: str, url: str, *, what: str, expect: Iterable[int] = (200,),
                 headers: dict[str, str] | None = None, data: object = None, stream: bool = False,
@@ -538,6 +608,9 @@ class RegistryClient:
             return NotFound(self.subject, f"{what} unknown{detail}")
         if status >= 500:
             return RegistryError(self.subject, f"registry error: HTTP {status}{': ' + msg if msg else ''}")
+        if status == 429:
+            return RegistryError(self.subject, f"rate limited: HTTP 429 after {self.rate_limit_waits} waits "
+                                               f"({self.rate_limit_seconds:.0f} s)")
         label = f"{code}: {msg}" if code else msg
         return RegistryError(self.subject, f"{what} refused: HTTP {status}{': ' + label if label else ''}")
 
@@ -560,6 +633,41 @@ class RegistryClient:
             raise BadInput(self.subject, f"manifest is larger than {MAX_MANIFEST} bytes")
         ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
         return bytes(raw), ctype, resp.headers.get("Docker-Content-Digest", "")
+
+    def _pages(self, path: str, key: str, what: str, page_size: int | None) -> Iterator[str]:
+        """Items of a paginated list (``key`` of each JSON page), following ``Link: <...>; rel="next"``."""
+        url = path + (f"?n={page_size}" if page_size else "")
+        seen: set[str] = set()
+        while url:
+            if url in seen:
+                raise RegistryError(self.subject, f"{what}: the registry's pages loop ({url})")
+            seen.add(url)
+            resp = self.request("GET", url, what=what, headers={"Accept": "application/json"}, stream=True)
+            with resp:
+                raw = bytearray()
+                try:
+                    for chunk in resp.iter_content(65536):
+                        raw += chunk
+                        if len(raw) > MAX_ARCHIVE_JSON:
+                            break
+                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                    raise RegistryError(self.subject, f"connection lost while reading the {what}: "
+                                                      f"{_reason(e)}") from None
+                nxt = resp.links.get("next", {}).get("url")
+            doc = load_json(bytes(raw), self.subject, MAX_ARCHIVE_JSON, what)  # bounded: BadInput if hostile
+            items = (doc.get(key) or []) if isinstance(doc, dict) else None
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                raise RegistryError(self.subject, f"{what}: {key!r} is not a list of names")
+            yield from items
+            url = self.check_url(urljoin(self.base_url + path, nxt), f"{what} next page") if nxt else ""
+
+    def list_repositories(self, page_size: int | None = None) -> Iterator[str]:
+        """Every repository of the registry (``GET /v2/_catalog``, paginated; needs catalog access)."""
+        return self._pages("/v2/_catalog", "repositories", "catalog", page_size)
+
+    def list_tags(self, page_size: int | None = None) -> Iterator[str]:
+        """Every tag of this repository (``GET /v2/REPO/tags/list``, paginated)."""
+        return self._pages(f"/v2/{self.repo}/tags/list", "tags", "tag list", page_size)
 
     def open_blob(self, digest: str, progress: Progress | None = None, total: int = 0) -> BlobStream:
         """A raw stream of a blob, following redirects to blob storage."""
@@ -630,4 +738,4 @@ class RegistryClient:
         return resp.headers.get("Docker-Content-Digest", "")
 
 
-__all__ = ["RegistryClient", "Challenge", "BlobStream", "parse_challenge", "api_host", "is_loopback"]
+__all__ = ["RegistryClient", "Challenge", "BlobStream", "parse_challenge", "api_host", "is_loopback", "retry_after"]

@@ -20,12 +20,13 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from imgopt.cache.location import default_dir
 from imgopt.errors import BadInput
 from imgopt.image.codecs import CHUNK, Compression
 from imgopt.image.model import Image, Layer
 from imgopt.image.tarstream import Kind, iter_entries
 
-CACHE = Path(os.environ.get("IMGOPT_CACHE", os.path.expanduser("~/.cache/imgopt"))) / "simulate" / "layers.json"
+CACHE = Path(default_dir()) / "simulate" / "layers.json"
 _lock = threading.Lock()
 TAR_HEADER = 512
 

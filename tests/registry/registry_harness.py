@@ -306,14 +306,25 @@ class RegistryFront:
       (another origin, like blob storage behind a CDN); that "storage" server
       records the headers it received in :attr:`storage_hits`;
     * ``faults``: for the next GETs, in order, ``"503"`` (answer 503),
+      ``"429"`` (answer 429 Too Many Requests with ``Retry-After: retry_after``),
       ``"reset"`` (drop the connection without an answer) or ``"ok"`` (serve
       it); :attr:`faults_done` lists those consumed;
-    * ``canned``: path -> (content type, body) served as-is for GETs.
+    * ``canned``: path -> (content type, body) served as-is for GETs;
+    * ``broken``: regexes of paths always answered 500 (a repository the registry cannot read);
+    * ``paginate_tags``: answer ``tags/list?n=N[&last=T]`` one page at a time with a ``Link``
+      header, as distribution 3 does (2.8 ignores ``n`` for tags, though it pages the catalog).
+
+    :attr:`log` has (monotonic time, method, path, status) of every request answered.
     """
 
     def __init__(self, backend: str, auth: tuple[str, str] | None = None, redirect_blobs: bool = False,
-                 faults: list[str] | None = None, canned: dict[str, tuple[str, bytes]] | None = None):
+                 faults: list[str] | None = None, canned: dict[str, tuple[str, bytes]] | None = None,
+                 retry_after: str = "1", broken: list[str] | None = None, paginate_tags: bool = False):
         self.backend = backend
+        self.paginate_tags = paginate_tags
+        self.retry_after = retry_after
+        self.broken = [re.compile(b) for b in broken or []]
+        self.log: list[tuple[float, str, str, int]] = []
         self.expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
         self.redirect_blobs = redirect_blobs
         self.faults = list(faults or [])
@@ -363,8 +374,14 @@ class RegistryFront:
                     return self._reply(401, {"WWW-Authenticate": 'Basic realm="front"',
                                              "Content-Type": "application/json"},
                                        b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+                if any(b.search(self.path) for b in front.broken):
+                    return self._reply(500, {"Content-Type": "application/json"},
+                                       b'{"errors":[{"code":"UNKNOWN","message":"storage unreadable"}]}')
                 if self.command == "GET" and self.path != "/v2/":
                     fault = front._next_fault()
+                    if fault == "429":
+                        return self._reply(429, {"Content-Type": "application/json", "Retry-After": front.retry_after},
+                                           b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}')
                     if fault == "503":
                         return self._reply(503, {"Content-Type": "text/plain"}, b"try again later")
                     if fault == "reset":
@@ -374,11 +391,27 @@ class RegistryFront:
                     if self.path in front.canned:
                         ctype, data = front.canned[self.path]
                         return self._reply(200, {"Content-Type": ctype}, data)
+                    u = urllib.parse.urlsplit(self.path)
+                    if front.paginate_tags and u.path.endswith("/tags/list"):
+                        return self._tag_page(u)
                 m = re.match(r"^/v2/(.+)/blobs/(sha256:[a-f0-9]{64})$", self.path)
                 if m and self.command == "GET" and front.redirect_blobs:
                     loc = f"http://localhost:{front.storage_port}/{m[2]}?repo={urllib.parse.quote(m[1])}"
                     return self._reply(307, {"Location": loc}, b"")
                 self._proxy(body)
+
+            def _tag_page(self, u):
+                q = urllib.parse.parse_qs(u.query)
+                doc = requests.get(front.backend + u.path, timeout=30).json()
+                tags = sorted(doc.get("tags") or [])
+                if "last" in q:
+                    tags = [t for t in tags if t > q["last"][0]]
+                headers = {"Content-Type": "application/json"}
+                if "n" in q and len(tags) > int(q["n"][0]):
+                    tags = tags[: int(q["n"][0])]
+                    nxt = urllib.parse.urlencode({"n": q["n"][0], "last": tags[-1]})
+                    headers["Link"] = f'<{u.path}?{nxt}>; rel="next"'
+                return self._reply(200, headers, json.dumps({"name": doc.get("name"), "tags": tags}).encode())
 
             def _proxy(self, body: bytes | None):
                 hdrs = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
@@ -391,6 +424,8 @@ class RegistryFront:
                             length=r.headers.get("Content-Length") if head else None)
 
             def _reply(self, status: int, headers: dict[str, str], body: bytes, length: str | None = None):
+                with front._lock:
+                    front.log.append((time.monotonic(), self.command, self.path, status))
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -84,8 +84,14 @@ def read_registry(ref: ImageRef, platform: Platform | None, insecure: bool, prog
 
 
 def _read(client: RegistryClient, ref: ImageRef, platform: Platform | None, progress: Progress | None) -> Image:
+    raw, media_type, index = resolve_manifest(client, ref, platform)
+    return image_from_manifest(client, raw, media_type, index, progress)
+
+
+def image_from_manifest(client: RegistryClient, raw: bytes, media_type: str, index: Index | None,
+                        progress: Progress | None = None) -> Image:
+    """The image of a manifest already fetched (:func:`resolve_manifest`): its config read, layers lazy."""
     name = client.subject
-    raw, media_type, index = _resolve(client, ref, platform)
     config = _read_config(client, raw, media_type, name)
     total = 0  # known once the layers are: set below, read by opener when called
 
@@ -101,8 +107,9 @@ def _read(client: RegistryClient, ref: ImageRef, platform: Platform | None, prog
     return img
 
 
-def _resolve(client: RegistryClient, ref: ImageRef, platform: Platform | None) -> tuple[bytes, str, Index | None]:
-    """The image manifest for ``ref``: (bytes, media type, the index it was selected from)."""
+def resolve_manifest(client: RegistryClient, ref: ImageRef,
+                     platform: Platform | None) -> tuple[bytes, str, Index | None]:
+    """The image manifest for ``ref``: (bytes, media type, the index it was selected from), verified."""
     raw, media_type = fetch_manifest(client, ref.digest or ref.tag, ref.digest or None)
     index: Index | None = None
     for _ in range(MAX_INDEX_DEPTH + 1):
@@ -251,4 +258,5 @@ def _report(progress: Progress | None, n: int, total: int) -> None:
         progress(n, total)
 
 
-__all__ = ["Registry", "read_registry", "write_registry", "push_blob", "fetch_manifest", "ORIGIN_ATTR"]
+__all__ = ["Registry", "read_registry", "write_registry", "push_blob", "fetch_manifest", "resolve_manifest",
+           "image_from_manifest", "ORIGIN_ATTR"]

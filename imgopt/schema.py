@@ -12,6 +12,7 @@ leaves it out when None (so it is not required).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import types
@@ -82,6 +83,14 @@ def schema_for(root: type, schema_id: str) -> dict[str, Any]:
             "title": root.__name__, **top, "$defs": dict(sorted(defs.items()))} if ref else {}
 
 
+@functools.lru_cache(maxsize=None)
+def _fields(tp: type) -> tuple[tuple[str, str, Any], ...]:
+    """(field, JSON name, resolved type) of a dataclass: resolving string annotations is slow, and a
+    warm scan reads hundreds of cached records back through :func:`from_json`."""
+    hints = typing.get_type_hints(tp)
+    return tuple((f.name, f.metadata.get("json", f.name), hints[f.name]) for f in dataclasses.fields(tp))
+
+
 def from_json(tp: Any, value: Any) -> Any:
     """The typed value of a JSON document for ``tp`` (a result dataclass): the inverse of ``to_json()``.
 
@@ -105,12 +114,10 @@ def from_json(tp: Any, value: Any) -> Any:
     if origin is dict:
         return {k: from_json(args[1] if args else Any, v) for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
         kw = {}
-        for f in dataclasses.fields(tp):
-            name = f.metadata.get("json", f.name)
+        for field, name, hint in _fields(tp):
             if name in value:
-                kw[f.name] = from_json(hints[f.name], value[name])
+                kw[field] = from_json(hint, value[name])
         return tp(**kw)
     if tp is float and isinstance(value, int):
         return float(value)

@@ -90,6 +90,8 @@ DOCUMENTS = {
     "removed.schema.json": "imgopt.minify.result:RemovedFiles",
     "profile.schema.json": "imgopt.trace.profile:AccessProfile",
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
+    "gate.schema.json": "imgopt.gate.result:GateResult",
+    "report.schema.json": "imgopt.report.result:ReportResult",
 }
 
 

@@ -52,10 +52,11 @@ def run_gate(image, options: GateOptions | None = None, *, source=None) -> GateR
         cold = _cold_start(img, cfg, opts, notes) if cfg.max_cold_start else {}
     baseline = None
     if opts.baseline:
-        from imgopt import api
+        def analyze_ref(ref):
+            with opened(ref, source) as bimg:
+                return analyze(bimg, AnalyzeOptions(jobs=opts.jobs))
 
-        baseline = load_baseline(opts.baseline, lambda ref: api.analyze(ref, AnalyzeOptions(jobs=opts.jobs),
-                                                                        source=source))
+        baseline = load_baseline(opts.baseline, analyze_ref)
     name = analysis.image.reference
     recs = recommend(Evidence(analysis, name, opts.dockerfile, lint, profile_path=opts.profile))
     ctx = Context(cfg, analysis, name, opts.dockerfile, lint, cold, baseline, opts.baseline, recs)

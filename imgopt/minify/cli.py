@@ -32,6 +32,9 @@ def _common(fn):
         click.option("--force", is_flag=True, help="Write the image even if verification fails (marked in its history)."),
         click.option("--removed", "removed_file", type=click.Path(dir_okay=False), default=None,
                      help="Write every removed path with its size and junk class (JSON) here."),
+        click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+                     metavar="report.html|report.md",
+                     help="Also write the before/after report (imgopt report) of the original and the slim image."),
         format_option("minify"),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
         platform_option, insecure_option,
@@ -87,8 +90,13 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
         max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"],
-        insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)))
+        insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)),
+        report=kw["report_file"])
     options.minify.check()
+    if options.report:
+        from imgopt.report import format_for
+
+        format_for(options.report)  # a bad suffix fails before the work, not after
     source = source_options(platform, kw["insecure"])
     result = api.slim(image, options, source=source) if trace_first else api.minify(image, profile, options,
                                                                                      source=source)

@@ -38,6 +38,7 @@ class SlimOptions:
     removed: str | None = None  # write the imgopt.removed/v1 document (every removed path) here
     insecure: bool = False  # the destination registry may be plain HTTP / unverified TLS
     progress: Callable[[str], None] | None = None  # one line per step (None: quiet)
+    report: str | None = None  # write the before/after report (imgopt.report) here: .html / .md / .json
 
 
 def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trace_first: bool = False) -> MinifyResult:
@@ -91,6 +92,11 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
         written = write_image(out_image, dest, SinkOptions(compress="keep", insecure=options.insecure))
         if options.removed:
             emit(render("removed", "json", removed_files(img.name, slim)), options.removed)
+        if options.report:
+            from imgopt.report import slim_report
+
+            say(f"writing the report {options.report}...")
+            slim_report(img, profile, options.output, options.report)
         return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0)
     finally:
         scan.close()

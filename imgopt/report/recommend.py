@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from imgopt.simulate.workload import Workload
 
 MB = 1_000_000
-MIN_BYTES = 1 * MB  # smaller savings are not worth a recommendation
+MIN_BYTES = 1 * MB  # a saving this big is always worth a recommendation...
+
+
+def _min_bytes(a) -> int:
+    """...and so is 1 % of a small image (at least 64 kB)."""
+    return min(MIN_BYTES, max(64_000, a.summary.final_bytes // 100))
 
 
 @dataclass
@@ -254,7 +259,7 @@ def _junk(ev: Evidence) -> list[Recommendation]:
         fix = junk_fix(c.id)
         for layer_s, b in sorted(c.layers.items(), key=lambda kv: -kv[1]):
             layer = int(layer_s)
-            if b < MIN_BYTES:
+            if b < _min_bytes(ev.analysis):
                 continue
             files = max(1, round(c.files * b / c.bytes)) if c.bytes else 0
             down, secs, basis = _estimates(ev, {layer: (b, files)})
@@ -281,7 +286,7 @@ def _waste(ev: Evidence) -> list[Recommendation]:
     deleted = {h.layer for h in ev.analysis.waste.top if h.reason in ("deleted", "opaque")}
     for l in ev.analysis.layers:
         b = l.hidden_later_bytes
-        if b < MIN_BYTES:
+        if b < _min_bytes(ev.analysis):
             continue
         by = sorted(hiders.get(l.index, {}).items(), key=lambda kv: -kv[1])
         by_txt = ", ".join(f"layer {j}" for j, _ in by[:3]) or "an upper layer"
@@ -353,7 +358,7 @@ def _slim(ev: Evidence) -> list[Recommendation]:
             action="Trace the app to learn its startup set, then write a slim image keeping what it needs",
             command=cmd, bytes_saved=0, download_bytes_saved=0, seconds_saved={}, layer=None, dockerfile=None,
             lint_rule=None, basis="run imgopt trace (or pass --profile / --slim) to estimate it")]
-    if b < MIN_BYTES:
+    if b < _min_bytes(a):
         return []
     return [Recommendation(id="slim", kind="slim", title=title,
                            action="Write a slim image keeping the files the app uses, verified with its probes",
@@ -373,7 +378,7 @@ def _compress(ev: Evidence) -> list[Recommendation]:
     w = apply_what_if(est.workload, {"compress": "zstd"}, None)
     down = est.workload.compressed - w.compressed
     secs = est.saved(w, client="containerd")
-    if max(secs.values(), default=0) <= 0.05 and down < MIN_BYTES:
+    if max(secs.values(), default=0) <= 0.05 and down < _min_bytes(ev.analysis):
         return []
     return [Recommendation(
         id="compress.zstd", kind="compress", title=f"Recompress the layers with zstd: {_human(max(down, 0))} less "

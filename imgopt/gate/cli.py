@@ -27,13 +27,15 @@ from imgopt.cli_options import format_option, handle_errors, insecure_option, pl
               help="dive's CI rules file (default: the config's dive-ci:, else ./.dive-ci when there).")
 @format_option("gate")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to a file (atomically).")
+@click.option("--also", multiple=True, metavar="FORMAT:FILE",
+              help="Also write the result in FORMAT to FILE (repeatable; e.g. junit:gate.xml codeclimate:quality.json).")
 @platform_option
 @insecure_option
 @quiet_option
 @handle_errors
 def gate(image: str, config_path: str | None, baseline: str | None, dockerfile: str | None, target: str | None,
-         profile_path: str | None, dive_ci: str | None, fmt: str, output: str | None, platform: str | None,
-         insecure: bool, quiet: bool) -> None:
+         profile_path: str | None, dive_ci: str | None, fmt: str, output: str | None, also: tuple[str, ...],
+         platform: str | None, insecure: bool, quiet: bool) -> None:
     """Check IMAGE against size, junk, waste, dive, cold-start, lint and baseline thresholds.
 
     Thresholds come from the gate: section of the configuration (sizes like 500MB, 1.5GiB);
@@ -48,6 +50,7 @@ def gate(image: str, config_path: str | None, baseline: str | None, dockerfile: 
     from imgopt.gate import GateOptions
     from imgopt.progress import Progress
 
+    extra = [_also(a) for a in also]  # bad ones fail before the work
     prog = Progress("analyzing", enabled=False if quiet else None)
     result = api.gate(image, GateOptions(config=config_path, dive_ci=dive_ci, baseline=baseline,
                                          dockerfile=dockerfile, target=target, profile=profile_path, progress=prog),
@@ -55,6 +58,8 @@ def gate(image: str, config_path: str | None, baseline: str | None, dockerfile: 
     prog.finish()
     color = fmt == "text" and not output and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     emit(render("gate", fmt, result, RenderOptions(color=color)), output)
+    for extra_fmt, path in extra:
+        emit(render("gate", extra_fmt, result), path)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:
         with open(summary, "a", encoding="utf-8") as f:  # GitHub's summary file is appended to, step by step
@@ -63,6 +68,16 @@ def gate(image: str, config_path: str | None, baseline: str | None, dockerfile: 
         click.echo(f"imgopt: note: {note}", err=True)
     if not result.passed:
         sys.exit(1)
+
+
+def _also(spec: str) -> tuple[str, str]:
+    from imgopt.errors import BadInput
+    from imgopt.formats import choices
+
+    fmt, sep, path = spec.partition(":")
+    if not sep or not path or fmt not in choices("gate"):
+        raise BadInput(f"--also {spec}", f"expected FORMAT:FILE with FORMAT one of {', '.join(choices('gate'))}")
+    return fmt, path
 
 
 __all__ = ["gate"]

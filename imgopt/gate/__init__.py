@@ -49,7 +49,7 @@ def run_gate(image, options: GateOptions | None = None, *, source=None) -> GateR
     with opened(image, source) as img:
         analysis = analyze(img, AnalyzeOptions(dockerfile=opts.dockerfile, target=opts.target, jobs=opts.jobs,
                                                progress=opts.progress))
-        cold = _cold_start(img, cfg, opts, notes) if cfg.max_cold_start else {}
+        cold, est = _cold_start(img, cfg, opts, notes) if cfg.max_cold_start else ({}, None)
     baseline = None
     if opts.baseline:
         def analyze_ref(ref):
@@ -58,7 +58,7 @@ def run_gate(image, options: GateOptions | None = None, *, source=None) -> GateR
 
         baseline = load_baseline(opts.baseline, analyze_ref)
     name = analysis.image.reference
-    recs = recommend(Evidence(analysis, name, opts.dockerfile, lint, profile_path=opts.profile))
+    recs = recommend(Evidence(analysis, name, opts.dockerfile, lint, est, profile_path=opts.profile))
     ctx = Context(cfg, analysis, name, opts.dockerfile, lint, cold, baseline, opts.baseline, recs)
     checks = run_checks(ctx)
     order = {"fail": 0, "skip": 1, "pass": 2, "info": 3}
@@ -85,14 +85,19 @@ def _lint(opts: GateOptions):
     return lint_paths([opts.dockerfile], cfg)
 
 
-def _cold_start(img, cfg, opts: GateOptions, notes: list[str]) -> dict:
-    """Simulate the (registry, client) pairs the limits name; the limits are rekeyed by profile name."""
+def _cold_start(img, cfg, opts: GateOptions, notes: list[str]):
+    """Simulate the (registry, client) pairs the limits name (the limits are rekeyed by profile name),
+    and an :class:`~imgopt.report.recommend.Estimator` so the advice can say which change saves seconds."""
     from imgopt.errors import BadInput
+    from imgopt.report.recommend import Estimator
     from imgopt.simulate import profiles as P
-    from imgopt.simulate.api import SimulateOptions, simulate_images
+    from imgopt.simulate.api import check_profile_image, load_startup
+    from imgopt.simulate.model import simulate
+    from imgopt.simulate.workload import from_image
 
     regs: dict[str, object] = {}
     clients: dict[str, object] = {}
+    pairs = []
     for lim in cfg.max_cold_start:
         where = f"gate.max-cold-start ({lim.registry}/{lim.client})"
         try:
@@ -103,11 +108,20 @@ def _cold_start(img, cfg, opts: GateOptions, notes: list[str]) -> dict:
         if c.unpack == "lazy" and not opts.profile:  # type: ignore[attr-defined]
             raise BadInput(where, "the lazy client needs the startup set: pass --profile TRACE.json")
         lim.registry, lim.client = r.name, c.name  # type: ignore[attr-defined]
-    res = simulate_images(img, SimulateOptions(registries=list({id(v): v for v in regs.values()}.values()),
-                                               clients=list({id(v): v for v in clients.values()}.values()),
-                                               profile_path=opts.profile),
-                          warn=notes.append)
-    return {(r.registry, r.client): r for r in res.results}
+        pairs.append((r, c))
+    startup, prof = load_startup(opts.profile, None)
+    check_profile_image(prof, img, False, notes.append)
+    host = P.load("host", P.default_host_name())
+    workload = from_image(img, want_files=bool(startup.files))
+    results = {(r.name, c.name): simulate(workload, r, c, host, startup) for r, c in pairs}  # type: ignore
+    by_name = {r.name: r for r in regs.values()}  # type: ignore[attr-defined]
+    for n in ("vpc", "public"):
+        by_name.setdefault(n, P.load("registry", n))
+    named = {c.name: c for c in clients.values()}  # type: ignore[attr-defined]
+    named.setdefault("docker", P.load("client", "docker"))
+    est = Estimator(workload, list(by_name.values()), named, host, startup,
+                    [(p, s) for p, _, s in startup.files])
+    return results, est
 
 
 __all__ = ["GateOptions", "run_gate", "GateResult"]

@@ -475,6 +475,7 @@ def for_check(check_id: str, recs: list[Recommendation], image: str = "IMAGE", n
     if not picked:
         return "", ""
     advice = "; ".join(f"{r.action} ({r.where}{', ' + _human(r.bytes_saved) if r.bytes_saved else ''}"
+                       f"{f', -{r.best_seconds:.2f} s' if r.best_seconds >= 0.005 else ''}"
                        f"{', ' + r.lint_rule if r.lint_rule else ''})" for r in picked)
     return advice, picked[0].command
 

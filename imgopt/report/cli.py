@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from imgopt.cli_options import handle_errors, insecure_option, platform_option, quiet_option, source_options
+from imgopt.formats import choices
 
 
 @click.command()
 @click.argument("image")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html|report.md",
               help="Where to write the report (atomically); the format comes from the suffix.")
-@click.option("--format", "fmt", type=click.Choice(__import__("imgopt.formats", fromlist=["choices"]).choices("report")),
-              default=None, help="html, markdown or json (default: from the output's suffix).")
+@click.option("--format", "fmt", type=click.Choice(choices("report")), default=None, help="html, markdown or json (default: from the output's suffix).")
 @click.option("--slim", default=None, metavar="SLIM_IMAGE", help="The slim image to compare with (imgopt slim's output).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None, metavar="TRACE.json",
               help="Trace profile (imgopt trace): the startup set, lazy pulls, the slim estimate.")

@@ -171,7 +171,17 @@ def main() -> None:
              "ready, docker client (zstd: containerd, which can pull it). MB = 10^6 bytes.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines += ["", "Commands:", "", "```sh", *commands, "```", ""]
+    lines += ["", "Reading it:", "",
+              "* image bytes: a junk class's bytes and the slim image's size come straight from the analysis, so "
+              "the rebuilt image loses what was estimated (slim: the estimate is the simulator's what-if that keeps "
+              "only the traced startup files; `imgopt slim` keeps the static closure and keep rules too);",
+              "* download bytes of a junk class are estimated with the *layer's* compression ratio; files that "
+              "compress better or worse than their layer's average (package indexes compress better than the "
+              "binaries beside them) make the estimate off by that difference -- the weakest of the estimates;",
+              "* seconds: the estimate shrinks the original workload by the bytes and files removed and runs the "
+              "simulator; the rebuilt image's own workload gives nearly the same prediction when the change is "
+              "what the recommendation says.", ""]
+    lines += ["Commands:", "", "```sh", *commands, "```", ""]
     Path(a.out).write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -253,10 +253,13 @@ def test_dive_ci_file_gives_dives_verdicts(apps, name, tmp_path):
         ours = {c["id"]: c["status"] for c in doc["checks"]}
         for key, camel in (("lowest-efficiency", "lowestEfficiency"), ("highest-wasted-bytes", "highestWastedBytes"),
                            ("highest-user-wasted-percent", "highestUserWastedPercent")):
-            want = theirs.get(camel, "SKIP")
-            got = ours.get(key, "skip").upper()
-            assert got == ("PASS" if want == "SKIP" and key not in ours else want) or \
-                (want == "SKIP" and key not in ours), (rules, key, theirs, ours)
+            want = theirs.get(camel, "SKIP")  # dive marks a disabled rule "(skip)" / "SKIP"
+            if want == "SKIP":
+                assert key not in ours, (rules, key, theirs, ours)
+            else:
+                assert ours[key].upper() == want, (rules, key, theirs, ours)
+        assert code == (1 if "FAIL" in theirs.values() else 0)
+        assert sum(v == "FAIL" for v in theirs.values()) >= (1 if rules is cases[0] else 0)
         assert doc["dive_ci"] == str(ci)
         # ./.dive-ci is read without --dive-ci, as dive reads it
         code2, doc2 = gate_json(archive, cwd=tmp_path)
@@ -427,3 +430,15 @@ def test_library_call(tmp_path):
 
     res = imgopt.gate(str(SAMPLE_TAR), GateOptions(config=str(_failing_sample(tmp_path)[1])))
     assert not res.passed and {c.id for c in res.failed_checks} == {"max-size", "max-junk-class.apt-archives"}
+
+
+def test_pyproject_table_and_also_outputs(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.imgopt.gate]\nmax-size = "5MB"\nmax-layers = 5\n')
+    (tmp_path / ".git").mkdir()
+    xml = tmp_path / "gate.xml"
+    code, out, _ = gate(SAMPLE_TAR, "--also", f"junit:{xml}", cwd=tmp_path)
+    assert code == 1 and "pyproject.toml" in out and "5.3 MB > 5.0 MB" in out
+    assert ET.parse(xml).getroot().find(".//testcase[@name='max-size']/failure") is not None
+    assert ET.parse(xml).getroot().find(".//testcase[@name='max-layers']/failure") is None
+    code, out, err = gate(SAMPLE_TAR, "--also", "yaml:x.yaml", cwd=tmp_path)
+    assert code == 2 and out == "" and "--also yaml:x.yaml" in err

@@ -65,10 +65,7 @@ def run_gate(image, options: GateOptions | None = None, *, source=None) -> GateR
     checks.sort(key=lambda c: order[c.status])
     if lint is not None:
         notes += lint.notes
-    from imgopt.config import find
-
-    config_path = opts.config or find()
-    return GateResult(name, not any(c.failed for c in checks), config_path, cfg.dive_ci, opts.dockerfile,
+    return GateResult(name, not any(c.failed for c in checks), cfg.path, cfg.dive_ci, opts.dockerfile,
                       opts.baseline, checks, facts_of(analysis, lint), notes)
 
 

@@ -88,6 +88,7 @@ class GateConfig:
     no_new_lint_errors: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # key -> "default" | config path | .dive-ci path
     dive_ci: str | None = None  # the .dive-ci file read
+    path: str | None = None  # the configuration file read (None: none found)
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "default")
@@ -240,6 +241,7 @@ def load(config_path: str | None = None, dive_ci: str | None = None, start: str 
     for k in DEFAULTS:
         cfg.sources[k] = "default"
     conf = load_config(config_path, start)
+    cfg.path = conf.path
     section = conf.section("gate")
     src = conf.path or "config"
     dive_file = dive_ci

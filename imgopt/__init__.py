@@ -13,8 +13,8 @@ layer over it.  One call per command, typed options in, typed result out
     pulls = imgopt.simulate("docker-archive:app.tar")          # SimulationResult
 
 ``imgopt.inspect``, ``imgopt.slim`` and ``imgopt.copy`` are functions;
-``imgopt.analyze``, ``imgopt.trace``, ``imgopt.minify`` and ``imgopt.simulate``
-are the stage packages, callable (:mod:`imgopt.callable_package`).  Everything
+``imgopt.analyze``, ``imgopt.trace``, ``imgopt.minify``, ``imgopt.simulate``,
+``imgopt.gate`` and ``imgopt.report`` are the stage packages, callable (:mod:`imgopt.callable_package`).  Everything
 is imported on first use: ``import imgopt`` costs nothing.  Reading and
 writing images: :mod:`imgopt.image.transports` (``open_image``,
 ``write_image``); rendering results: :mod:`imgopt.formats`.  The map of the
@@ -26,7 +26,7 @@ import importlib
 __version__ = "0.1.0"
 
 _FUNCTIONS = ("inspect", "slim", "copy")  # in imgopt.api
-_PACKAGES = ("analyze", "trace", "minify", "simulate")  # callable stage packages
+_PACKAGES = ("analyze", "trace", "minify", "simulate", "gate", "report")  # callable stage packages
 
 
 def __getattr__(name: str):

@@ -91,6 +91,8 @@ DOCUMENTS = {
     "kept.schema.json": "imgopt.minify.result:KeptFiles",
     "profile.schema.json": "imgopt.trace.profile:AccessProfile",
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
+    "gate.schema.json": "imgopt.gate.result:GateResult",
+    "report.schema.json": "imgopt.report.result:ReportResult",
 }
 
 

@@ -97,7 +97,7 @@ def test_the_library_is_at_the_top():
 
     for name in ("inspect", "slim", "copy"):
         assert getattr(imgopt, name) is getattr(api, name)
-    for name in ("analyze", "trace", "minify", "simulate"):  # callable stage packages
+    for name in ("analyze", "trace", "minify", "simulate", "gate", "report"):  # callable stage packages
         pkg = getattr(imgopt, name)
         assert pkg is sys.modules[f"imgopt.{name}"] and callable(pkg)
     with pytest.raises(AttributeError):
@@ -106,7 +106,7 @@ def test_the_library_is_at_the_top():
 
 # command -> result kind it renders; a new command with --format adds its kind here
 COMMAND_KINDS = {"inspect": "inspection", "analyze": "analysis", "trace": "trace", "minify": "minify",
-                 "slim": "minify", "simulate": "simulation", "lint": "lint"}
+                 "slim": "minify", "simulate": "simulation", "lint": "lint", "gate": "gate", "report": "report"}
 
 
 def _commands() -> dict[str, click.Command]:

@@ -180,12 +180,13 @@ def test_memory_exhaustion_is_bounded(backend, escape_image, host_state):
 
 @pytest.mark.parametrize("backend", ["native", "docker"])
 def test_sleeping_past_the_timeout_is_killed(backend, escape_image, host_state):
+    token = uuid.uuid4().hex[:12]  # escape.py ignores it; it tells this run's app from other runs' on the machine
     t0 = time.monotonic()
-    res = _run(backend, escape_image, ["sleep"], timeout=6)
+    res = _run(backend, escape_image, ["sleep", token], timeout=6)
     assert not res.passed
     assert res.profile.duration < 6 + 10, res.profile.duration  # the sandbox itself: timeout + the kill
     assert time.monotonic() - t0 < 120
-    leftover = subprocess.run(["pgrep", "-f", "/escape.py sleep"], capture_output=True, text=True).stdout.split()
+    leftover = subprocess.run(["pgrep", "-f", f"/escape.py sleep {token}"], capture_output=True, text=True).stdout.split()
     assert not leftover, f"escape.py still running: {leftover}"
     assert not _leftovers(_own_tag())
 
@@ -207,8 +208,9 @@ def test_kill9_then_next_run_cleans_up(backend, point, escape_image):
     from imgopt.trace.owner import process_start
 
     scratch = tempfile.mkdtemp(prefix="imgopt-kill9-")
+    token = uuid.uuid4().hex[:12]  # escape.py ignores it; it tells this run's app from other runs' on the machine
     try:
-        p = subprocess.Popen([IMGOPT, "trace", f"docker-archive:{escape_image['archive']}", "sleep",
+        p = subprocess.Popen([IMGOPT, "trace", f"docker-archive:{escape_image['archive']}", "sleep", token,
                               "--backend", backend, "--timeout", "120", "--scratch-dir", scratch],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tag = None
@@ -231,14 +233,14 @@ def test_kill9_then_next_run_cleans_up(backend, point, escape_image):
         left_before += os.listdir(scratch)
         assert left_before, "the killed run left nothing: the test did not kill it at the right point"
         # the next run (same scratch base) removes the dead run's scratch, cgroups and containers
-        q = subprocess.run([IMGOPT, "trace", f"docker-archive:{escape_image['archive']}", "sleep",
+        q = subprocess.run([IMGOPT, "trace", f"docker-archive:{escape_image['archive']}", "sleep", token,
                             "--backend", backend, "--timeout", "3", "--scratch-dir", scratch],
                            capture_output=True, text=True, timeout=300)
         # the sleeping app is traced for 3 s (zero-config probing has not decided yet: exit 0 or a failed probe)
         assert q.returncode in (0, 1) and "Traceback" not in q.stderr, q.stderr
         assert not _leftovers(tag), _leftovers(tag)
         assert os.listdir(scratch) == [], os.listdir(scratch)
-        assert not subprocess.run(["pgrep", "-f", "/escape.py sleep"], capture_output=True).stdout
+        assert not subprocess.run(["pgrep", "-f", f"/escape.py sleep {token}"], capture_output=True).stdout
         mounts = Path("/proc/self/mountinfo").read_text()
         assert scratch not in mounts
     finally:

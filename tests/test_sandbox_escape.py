@@ -269,3 +269,20 @@ def test_dead_runs_scratch_and_loaded_tag_are_removed(escape_image, tmp_path):
         assert subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+def test_a_host_without_a_real_dev_null_is_refused(tmp_path):
+    """The /proc masks are /dev/null bound over the paths: a regular-file /dev/null would mask nothing."""
+    fake = tmp_path / "null"
+    fake.write_text("what a host process last wrote\n")
+    sample = Path(__file__).resolve().parent.parent / "fixtures" / "sample.tar"
+    probe = Path(__file__).resolve().parent.parent / "fixtures" / "sample" / "probe.yaml"
+    out = tmp_path / "profile.json"
+    # in a mount namespace of its own, so the host's /dev/null is never touched
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        f'mount --bind "$1" /dev/null && exec "$2" trace --backend native --probe "$3" -o "$4" "$5"',
+                        "sh", str(fake), IMGOPT, str(probe), str(out), str(sample)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stderr
+    assert "/dev/null on this host is not the null device" in p.stderr.strip().splitlines()[-1]
+    assert not out.exists()

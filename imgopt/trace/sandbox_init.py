@@ -277,8 +277,18 @@ def protect_kernel_paths(root_fd: int) -> None:
     for root with CAP_SYS_ADMIN, which the app does not have anyway).  The
     app holds CAP_SYS_PTRACE for the tracer; ``/proc/1/mem`` is masked so it
     cannot write this process's memory (ptrace attach is denied by seccomp).
-    Paths this kernel does not have are skipped.
+    Paths this kernel does not have are skipped.  A mask is only as good as its
+    source: a /dev/null that is not the null device (a regular file some host
+    process left after /dev/null went missing) would show the app what was last
+    written to it, so the sandbox refuses to start on such a host.
     """
+    import stat as _stat
+
+    null = os.stat("/dev/null")
+    if not _stat.S_ISCHR(null.st_mode) or null.st_rdev != os.makedev(1, 3):
+        raise OSError(errno.ENODEV, "/dev/null on this host is not the null device (character device 1:3): "
+                                    "the masked /proc paths could not be masked; recreate it "
+                                    "(rm /dev/null && mknod -m 666 /dev/null c 1 3)")
     for rel in (*MASKED_PATHS, "proc/1/mem", "proc/1/task/1/mem"):
         parent, _, name = rel.rpartition("/")
         pfd = open_dir(root_fd, parent, create=False, replace_last=False)

@@ -14,49 +14,31 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMGOPT = str(Path(sys.executable).parent / "imgopt")
 ALL = ("staticsite,memcached,postonly,pyjob,nginx,nodeweb,javaweb,ffmpegjob,pyweb,pynumeric,pyextra,rubyweb,"
        "perlweb,phpweb,pytorch")
 
 
-def load_builder():
-    spec = importlib.util.spec_from_file_location("build_apps", ROOT / "fixtures" / "build_apps.py")
+def _slim_results():
+    """benchmarks/slim_results.py, whose ``--given none`` run (slim given nothing, then the full probe in the
+    engine) is what this script measures on every app without the probe-given slim and the lower bound."""
+    spec = importlib.util.spec_from_file_location("slim_results", ROOT / "benchmarks" / "slim_results.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-def one(app: str, builder, work: Path) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import docker_load, probe_in_docker  # the tests' independent engine check
-
+def one(app: str, sr, builder, work: Path) -> dict:
     archive = builder.ensure_app(app)
-    out = work / f"{app}-slim.tar"
-    tag = f"imgopt-bench/zeroconf-{app}:v1"
-    t = time.perf_counter()
-    p = subprocess.run([IMGOPT, "slim", str(archive), "--format", "json", "-q", "-o", f"docker-archive:{out}:{tag}"],
-                       capture_output=True, text=True)
-    secs = time.perf_counter() - t
-    if p.returncode != 0:
-        return {"app": app, "error": p.stderr.strip().splitlines()[-1][:200] if p.stderr.strip() else "failed"}
-    rep = json.loads(p.stdout)
-    probes = builder.load_probe(app)["probes"]
-    try:
-        docker_load(out)
-        failures = probe_in_docker(tag, probes)
-    finally:
-        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
-        out.unlink(missing_ok=True)
-    return {"app": app, "rep": rep, "secs": secs, "endpoints": len(probes), "failures": failures}
+    r = sr.slim_given_less(app, archive, builder, builder.load_probe(app), "none", "gzip", work)  # gzip: slim's default
+    if "error" in r:
+        return {"app": app, "error": r["error"].splitlines()[-1][:200] if r["error"] else "failed"}
+    return {"app": app, **r}
 
 
 def row(r: dict) -> str:
@@ -126,11 +108,12 @@ def main() -> None:
         slim_md = (ROOT / "reports" / "slim-results.md").read_text()
         Path(args.out).write_text(text + "\n".join(comparison(text, slim_md)))
         return
-    builder = load_builder()
+    sr = _slim_results()
+    builder = sr.load_builder()
     rows = []
     with tempfile.TemporaryDirectory(prefix="imgopt-zcbench-") as work:
         for app in args.apps.split(","):
-            r = one(app, builder, Path(work))
+            r = one(app, sr, builder, Path(work))
             rows.append(r)
             print(row(r), file=sys.stderr)
     lines = [

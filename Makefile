@@ -43,6 +43,11 @@ demo: install system
 	  --client docker,lazy --compare oci:$(DEMO)/sample-slim:slim | tee $(DEMO)/simulate.txt
 	$(BIN)/imgopt simulate $(FIXTURE) --profile $(DEMO)/profile.json --registry vpc,public \
 	  --client docker,containerd,lazy --compare oci:$(DEMO)/sample-slim:slim --format markdown > $(DEMO)/simulate.md
+	$(BIN)/imgopt report $(FIXTURE) --slim oci:$(DEMO)/sample-slim:slim --profile $(DEMO)/profile.json \
+	  --dockerfile fixtures/sample/Dockerfile -o $(DEMO)/report.html
+	$(BIN)/imgopt report $(FIXTURE) --slim oci:$(DEMO)/sample-slim:slim --profile $(DEMO)/profile.json \
+	  --dockerfile fixtures/sample/Dockerfile -o $(DEMO)/report.md
+	$(BIN)/imgopt gate $(FIXTURE) --dockerfile fixtures/sample/Dockerfile | tee $(DEMO)/gate.txt
 	@echo "demo: reports written to $(DEMO)/"
 
 test: install services

@@ -132,14 +132,14 @@ def main() -> None:
             return f
 
         for title, nbytes, ours, theirs, before in cases:
-            ours_t = statistics.median(timed(ours, cold(before), {"IMGOPT_CACHE_DIR": str(cache)})
+            ours_t = statistics.median(timed(ours, cold(before), {"IMGOPT_CACHE": str(cache)})
                                        for _ in range(args.runs))
             out_size = size_of(f"oci:{d}:v1")
             theirs_t = statistics.median(timed(theirs, before) for _ in range(args.runs))
             results.append((title, out_size if nbytes is None else nbytes, ours_t, theirs_t, ours, theirs))
         kept = next(c for c in cases if "layers kept" in c[0])
-        timed(kept[2], kept[4], {"IMGOPT_CACHE_DIR": str(cache)})  # verified once
-        warm = statistics.median(timed(kept[2], kept[4], {"IMGOPT_CACHE_DIR": str(cache)}) for _ in range(args.runs))
+        timed(kept[2], kept[4], {"IMGOPT_CACHE": str(cache)})  # verified once
+        warm = statistics.median(timed(kept[2], kept[4], {"IMGOPT_CACHE": str(cache)}) for _ in range(args.runs))
         results.append(("oci (gzip) → oci, layers kept, verified before", gz_size, warm,
                         results[[c[0] for c in cases].index(kept[0])][3], kept[2], kept[3]))
         # registry push and pull: an empty registry for every push, so no blob is
@@ -149,9 +149,9 @@ def main() -> None:
             with FreshRegistry() as reg:
                 r = repo()
                 push_o.append(timed([IMGOPT, "copy", "-q", f"oci:{src_gz}:v1", f"docker://{reg}/{r}:v1"],
-                                    cold(lambda: None), {"IMGOPT_CACHE_DIR": str(cache)}))
+                                    cold(lambda: None), {"IMGOPT_CACHE": str(cache)}))
                 pull_o.append(timed([IMGOPT, "copy", "-q", f"docker://{reg}/{r}:v1", f"oci:{d}:v1"], cold(fresh(d)),
-                                    {"IMGOPT_CACHE_DIR": str(cache)}))
+                                    {"IMGOPT_CACHE": str(cache)}))
             with FreshRegistry() as reg:
                 r2 = repo()
                 push_s.append(timed(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src_gz}:v1",

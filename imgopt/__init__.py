@@ -14,8 +14,8 @@ layer over it.  One call per command, typed options in, typed result out
     fleet = imgopt.scan(["docker://registry.example:5000"])    # ScanResult (imgopt.scan/v1)
 
 ``imgopt.inspect``, ``imgopt.slim`` and ``imgopt.copy`` are functions;
-``imgopt.analyze``, ``imgopt.trace``, ``imgopt.minify``, ``imgopt.simulate`` and
-``imgopt.scan`` are the stage packages, callable (:mod:`imgopt.callable_package`).  Everything
+``imgopt.analyze``, ``imgopt.trace``, ``imgopt.minify``, ``imgopt.simulate``,
+``imgopt.gate``, ``imgopt.report`` and ``imgopt.scan`` are the stage packages, callable (:mod:`imgopt.callable_package`).  Everything
 is imported on first use: ``import imgopt`` costs nothing.  Reading and
 writing images: :mod:`imgopt.image.transports` (``open_image``,
 ``write_image``); rendering results: :mod:`imgopt.formats`.  The map of the
@@ -27,7 +27,7 @@ import importlib
 __version__ = "0.1.0"
 
 _FUNCTIONS = ("inspect", "slim", "copy")  # in imgopt.api
-_PACKAGES = ("analyze", "trace", "minify", "simulate", "scan")  # callable stage packages
+_PACKAGES = ("analyze", "trace", "minify", "simulate", "gate", "report", "scan")  # callable stage packages
 
 
 def __getattr__(name: str):

@@ -13,8 +13,8 @@ for opening it.  The results are the documents the commands print
     print(result.summary.removable_junk_bytes)
 
 They are also ``imgopt.inspect``, ``imgopt.analyze``, ``imgopt.trace``,
-``imgopt.minify``, ``imgopt.slim``, ``imgopt.simulate``, ``imgopt.copy`` and
-``imgopt.scan`` (see :mod:`imgopt`).
+``imgopt.minify``, ``imgopt.slim``, ``imgopt.simulate``, ``imgopt.gate``,
+``imgopt.report``, ``imgopt.copy`` and ``imgopt.scan`` (see :mod:`imgopt`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from imgopt.analyze import AnalyzeOptions
     from imgopt.analyze.result import AnalysisResult
+    from imgopt.gate import GateOptions
+    from imgopt.gate.result import GateResult
+    from imgopt.report import ReportOptions
+    from imgopt.report.result import ReportResult
     from imgopt.image.inspect import InspectOptions, InspectResult
     from imgopt.image.transports import SinkOptions, SourceOptions
     from imgopt.minify.pipeline import SlimOptions
@@ -102,6 +106,20 @@ def simulate(image, options: SimulateOptions | None = None, *, source: SourceOpt
     return simulate_images(image, options, source=source, warn=warn)
 
 
+def gate(image, options: GateOptions | None = None, *, source: SourceOptions | None = None) -> GateResult:
+    """Check the image against the gate's thresholds (``imgopt gate``); ``result.passed`` says if it passes."""
+    from imgopt.gate import run_gate
+
+    return run_gate(image, options, source=source)
+
+
+def report(image, options: ReportOptions | None = None, *, source: SourceOptions | None = None) -> ReportResult:
+    """Everything a report shows, with ranked recommendations (``imgopt report``); render it as html/markdown."""
+    from imgopt.report import build_report
+
+    return build_report(image, options, source=source)
+
+
 @dataclass
 class CopyResult:
     """What ``imgopt copy`` wrote."""
@@ -155,5 +173,5 @@ def cache_prune(cache: str | None = None, *, max_bytes: int | None = None, older
     return prune(cache, max_bytes=max_bytes, older_than=older_than, everything=everything)
 
 
-__all__ = ["inspect", "analyze", "trace", "minify", "slim", "simulate", "copy", "scan", "scan_merge", "cache_info",
-           "cache_prune", "CopyResult"]
+__all__ = ["inspect", "analyze", "trace", "minify", "slim", "simulate", "gate", "report", "copy", "scan", "scan_merge",
+           "cache_info", "cache_prune", "CopyResult"]

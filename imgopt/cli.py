@@ -1,7 +1,7 @@
 """The ``imgopt`` command line: one thin command per stage.
 
 Exit codes: 0 success, 1 a check failed (a trace probe, the slim image's
-verification), 2 bad input or usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
+verification, a gate threshold, a lint finding), 2 bad input or usage.  Expected failures print one line, ``imgopt: error: INPUT: PROBLEM``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ LAZY_COMMANDS = {
     "simulate": "imgopt.simulate.cli:simulate",
     "calibrate": "imgopt.simulate.cli:calibrate",
     "lint": "imgopt.lint.cli:lint",
+    "gate": "imgopt.gate.cli:gate",
+    "report": "imgopt.report.cli:report",
     "scan": "imgopt.scan.cli:scan",
     "cache": "imgopt.cache.cli:cache",
 }

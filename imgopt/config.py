@@ -15,6 +15,7 @@ start-up time ``imgopt lint`` does not want to pay otherwise).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,4 +121,94 @@ def section(name: str, path: str | None = None, start: str | None = None) -> dic
     return load(path, start).section(name)
 
 
-__all__ = ["ConfigFile", "find", "load", "section", "load_yaml_file"]
+# ------------------------------------------------------------------ values
+
+#: size units, lower case (go-humanize's ParseBytes, which dive uses for highestWastedBytes: kB = 1000, KiB = 1024)
+SIZE_UNITS = {"": 1, "b": 1}
+for _i, _p in enumerate("kmgtpe", start=1):
+    SIZE_UNITS[_p] = SIZE_UNITS[_p + "b"] = 1000 ** _i
+    SIZE_UNITS[_p + "i"] = SIZE_UNITS[_p + "ib"] = 1024 ** _i
+_SIZE = re.compile(r"^\s*([0-9][0-9,]*(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
+SIZE_HELP = "write it like 500MB, 1.5GiB, 300MiB or a number of bytes"
+
+
+def parse_size(value: Any, where: str) -> int:
+    """Bytes from ``500MB`` / ``1.5GiB`` / ``300 MiB`` / ``1,000,000`` / an int (go-humanize's rules: decimal
+    kB/MB/GB, binary KiB/MiB/GiB, case-insensitive); BadInput naming ``where`` otherwise."""
+    if isinstance(value, bool):
+        raise BadInput(where, f"not a size: {value!r} ({SIZE_HELP})")
+    if isinstance(value, int):
+        if value < 0:
+            raise BadInput(where, f"a size cannot be negative: {value}")
+        return value
+    if isinstance(value, float):
+        if not value >= 0 or value == float("inf"):
+            raise BadInput(where, f"not a size: {value!r} ({SIZE_HELP})")
+        return int(value)
+    m = _SIZE.match(str(value)) if isinstance(value, str) else None
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in SIZE_UNITS:
+        raise BadInput(where, f"not a size: {value!r} ({SIZE_HELP})")
+    number = float(m.group(1).replace(",", ""))
+    return int(number * SIZE_UNITS[unit])
+
+
+class Keys:
+    """Typed, checked access to one mapping of a configuration section; errors are one line naming the key
+    (``.imgopt.yaml: gate.max-size: not a size: '5XB' ...``)."""
+
+    def __init__(self, doc: Any, source: str, prefix: str):
+        if not isinstance(doc, dict):
+            raise BadInput(source, f"{prefix} must be a mapping, not {type(doc).__name__}")
+        self.doc, self.source, self.prefix = doc, source, prefix
+
+    def where(self, key: str) -> str:
+        return f"{self.source}: {self.prefix}.{key}" if self.prefix else f"{self.source}: {key}"
+
+    def fail(self, key: str, problem: str) -> BadInput:
+        return BadInput(self.where(key), problem)
+
+    def known(self, names) -> None:
+        """BadInput for the first key not in ``names``."""
+        for k in self.doc:
+            if k not in names:
+                raise BadInput(self.where(str(k)), f"unknown key (known: {', '.join(sorted(names))})")
+
+    def has(self, key: str) -> bool:
+        return key in self.doc
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.doc.get(key, default)
+
+    def size(self, key: str) -> int:
+        return parse_size(self.doc[key], self.where(key))
+
+    def number(self, key: str, *, lo: float | None = 0.0, hi: float | None = None, integer: bool = False) -> float:
+        v = self.doc[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+            raise self.fail(key, f"must be a number, not {v!r}")
+        if integer and v != int(v):
+            raise self.fail(key, f"must be a whole number, not {v!r}")
+        if lo is not None and v < lo:
+            raise self.fail(key, f"must be >= {lo:g}, not {v!r}")
+        if hi is not None and v > hi:
+            raise self.fail(key, f"must be <= {hi:g}, not {v!r}")
+        return int(v) if integer else float(v)
+
+    def boolean(self, key: str) -> bool:
+        v = self.doc[key]
+        if not isinstance(v, bool):
+            raise self.fail(key, f"must be true or false, not {v!r}")
+        return v
+
+    def string(self, key: str) -> str:
+        v = self.doc[key]
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(key, f"must be a non-empty string, not {v!r}")
+        return v.strip()
+
+    def sub(self, key: str) -> "Keys":
+        return Keys(self.doc[key], self.source, f"{self.prefix}.{key}" if self.prefix else key)
+
+
+__all__ = ["ConfigFile", "find", "load", "section", "load_yaml_file", "parse_size", "Keys", "SIZE_UNITS"]

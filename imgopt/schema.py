@@ -135,6 +135,8 @@ DOCUMENTS = {
     "simulate.schema.json": "imgopt.simulate.result:SimulationResult",
     "scan.schema.json": "imgopt.scan.result:ScanResult",
     "cache.schema.json": "imgopt.cache.result:CacheInfo",
+    "gate.schema.json": "imgopt.gate.result:GateResult",
+    "report.schema.json": "imgopt.report.result:ReportResult",
 }
 
 

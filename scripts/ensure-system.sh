@@ -20,6 +20,8 @@ have zstd || need+=(zstd)
 have dpkg-deb || need+=(dpkg)
 have npm || need+=(npm)
 have shellcheck || need+=(shellcheck)
+# the report's browser test (tests/test_report_browser.py): headless Chromium driven by Playwright
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -88,7 +88,7 @@ def _has(prefix: str, min_bytes: int = 0):
 
 def _env(tmp: Path) -> dict[str, str]:
     (tmp / "tmpdir").mkdir(exist_ok=True)
-    return {**os.environ, "TMPDIR": str(tmp / "tmpdir"), "IMGOPT_CACHE_DIR": "off"}
+    return {**os.environ, "TMPDIR": str(tmp / "tmpdir"), "IMGOPT_CACHE": "off"}
 
 
 def _check_killed_then_rerun(argv: list[str], out: Path, dest: Path, dest_ref: str, pid: int, env: dict) -> None:

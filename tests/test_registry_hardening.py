@@ -285,7 +285,7 @@ def test_push_of_a_lying_layer_stores_nothing(throwaway, tmp_path):
     repo = unique("liar")
     ref = f"docker://{throwaway.host}/{repo}:v1"
     r = imgopt("copy", "--compress", "keep", f"oci:{tmp_path / 'lay'}", ref,
-               env=h.env_with(IMGOPT_CACHE_DIR=str(tmp_path / "cache")))
+               env=h.env_with(IMGOPT_CACHE=str(tmp_path / "cache")))
     one_line_error(r, "digest mismatch")
     puts = [(m, u, s) for m, u, s in throwaway.requests_log() if m == "PUT"]
     assert not any("/manifests/" in u for _, u, _ in puts), puts

@@ -100,7 +100,7 @@ def test_the_library_is_at_the_top():
         assert getattr(imgopt, name) is getattr(api, name)
     for name in ("scan_merge", "cache_info", "cache_prune"):
         assert callable(getattr(api, name))
-    for name in ("analyze", "trace", "minify", "simulate", "scan"):  # callable stage packages
+    for name in ("analyze", "trace", "minify", "simulate", "gate", "report", "scan"):  # callable stage packages
         pkg = getattr(imgopt, name)
         assert pkg is sys.modules[f"imgopt.{name}"] and callable(pkg)
     with pytest.raises(AttributeError):
@@ -109,8 +109,8 @@ def test_the_library_is_at_the_top():
 
 # command -> result kind it renders; a new command with --format adds its kind here
 COMMAND_KINDS = {"inspect": "inspection", "analyze": "analysis", "trace": "trace", "minify": "minify",
-                 "slim": "minify", "simulate": "simulation", "lint": "lint", "scan run": "scan",
-                 "scan merge": "scan", "cache info": "cache", "cache prune": "cache"}
+                 "slim": "minify", "simulate": "simulation", "lint": "lint", "gate": "gate", "report": "report",
+                 "scan run": "scan", "scan merge": "scan", "cache info": "cache", "cache prune": "cache"}
 
 
 def _commands() -> dict[str, click.Command]:

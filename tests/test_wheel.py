@@ -35,6 +35,8 @@ COMMANDS = [
                   "--host", "reference", "--format", "json"]),
     ("inspect", ["inspect", "--format", "json", "sample.tar"]),
     ("lint", ["lint", "--no-fail", "--format", "json", "Dockerfile"]),
+    ("gate", ["gate", "--format", "json", "--dockerfile", "Dockerfile", "sample.tar"]),
+    ("report", ["report", "-q", "--dockerfile", "Dockerfile", "--format", "html", "-o", "-", "sample.tar"]),
 ]
 
 
@@ -80,7 +82,9 @@ def test_the_wheel_ships_the_data_and_is_what_runs(installed):
     names = subprocess.run([installed["py"], "-m", "zipfile", "-l", str(installed["wheel"])], capture_output=True,
                            text=True, check=True).stdout
     for data in ("imgopt/data/junk/10-apt-lists.yaml", "imgopt/data/keep/10-system.yaml",
-                 "imgopt/data/simulate/registry/vpc.yaml", "imgopt/trace/sandbox_init.py", "imgopt/py.typed"):
+                 "imgopt/data/simulate/registry/vpc.yaml", "imgopt/trace/sandbox_init.py", "imgopt/py.typed",
+                 "imgopt/formats/html/templates/report.html.j2", "imgopt/formats/html/templates/report.css",
+                 "imgopt/formats/html/templates/scan.html.j2"):
         assert data in names, f"{data} is not in the wheel"
     where = subprocess.run([installed["py"], "-c", "import imgopt, imgopt.data; print(imgopt.__file__); "
                             "print(imgopt.data.data_dir('junk'))"], capture_output=True, text=True,

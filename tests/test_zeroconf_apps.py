@@ -20,7 +20,7 @@ import pytest
 from conftest import build_apps, docker_load, probe_in_docker, run_imgopt
 
 APPS = ["staticsite", "memcached", "postonly", "pyjob", "nginx", "nodeweb", "javaweb", "ffmpegjob", "pyweb",
-        "pynumeric", pytest.param("pytorch", marks=pytest.mark.slow)]
+        "pynumeric", "pyextra", "rubyweb", "perlweb", "phpweb", pytest.param("pytorch", marks=pytest.mark.slow)]
 _DONE: dict[str, tuple] = {}
 
 

@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from imgopt.analyze import result as R
+from imgopt.analyze.directories import directory_sizes
 from imgopt.analyze.dive_compat import dive_compat
 from imgopt.analyze.duplicates import find_duplicates
 from imgopt.analyze.entrypoint import analyze_entrypoint
@@ -256,6 +257,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
         ),
         problems=problems,
         paths={_abs(p): path_history(scan, p) for p in opts.paths},
+        directories=directory_sizes(tree, junk.assignment),
     )
 
 

@@ -148,6 +148,16 @@ class LargeFile:
 
 
 @dataclass
+class DirectorySize:
+    """A directory of the final filesystem and the regular-file bytes below it (all depths)."""
+
+    path: str
+    bytes: int
+    files: int
+    junk_bytes: int  # of those bytes, the ones a junk class claims
+
+
+@dataclass
 class EntrypointFile:
     path: str
     size: int
@@ -200,6 +210,8 @@ class AnalysisResult:
     entrypoint: Entrypoint
     problems: list[Problem] = field(default_factory=list)
     paths: dict[str, list[PathEvent]] = field(default_factory=dict)  # --path: each asked path's history
+    # "/" and the directories (down to 4 levels) with at least 0.2 % of the final bytes: a treemap's data
+    directories: list[DirectorySize] = field(default_factory=list)
     schema: str = SCHEMA
 
     def to_json(self) -> dict[str, Any]:

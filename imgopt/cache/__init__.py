@@ -12,7 +12,7 @@ What it holds (:mod:`imgopt.cache.store`):
 
 Where: ``--cache DIR``, else ``$IMGOPT_CACHE``, else ``$XDG_CACHE_HOME/imgopt``,
 else ``~/.cache/imgopt``; the database is ``DIR/imgopt.sqlite3``.  ``--no-cache``
-turns it off.  It is safe with many processes writing at once (WAL mode, one
+turns it off for one command, ``IMGOPT_CACHE=off`` for all.  It is safe with many processes writing at once (WAL mode, one
 transaction per entry), bounded in size (least-recently-used entries go first;
 ``$IMGOPT_CACHE_SIZE``, default 2 GiB) and optional: when it cannot be opened or
 written, commands warn once and go on without it.  ``imgopt cache info`` and
@@ -26,13 +26,13 @@ everything).
 
 from __future__ import annotations
 
-from imgopt.cache.location import DB_NAME, DEFAULT_MAX_BYTES, default_dir, max_bytes, parse_size
+from imgopt.cache.location import DB_NAME, DEFAULT_MAX_BYTES, default_dir, disabled, max_bytes, parse_size
 
 
 def open_cache(where: str | bool | None = None, *, warn=None):
     """The :class:`~imgopt.cache.store.LayerCache` for a ``cache`` option: None or True -> the default
-    directory, a path -> that directory, False -> no cache (returns None)."""
-    if where is False:
+    directory (none when ``IMGOPT_CACHE=off``), a path -> that directory, False -> no cache (returns None)."""
+    if where is False or (where in (None, True) and disabled()):
         return None
     from imgopt.cache.store import LayerCache
 
@@ -40,4 +40,4 @@ def open_cache(where: str | bool | None = None, *, warn=None):
     return LayerCache(directory, warn=warn)
 
 
-__all__ = ["default_dir", "open_cache", "max_bytes", "parse_size", "DB_NAME", "DEFAULT_MAX_BYTES"]
+__all__ = ["default_dir", "disabled", "open_cache", "max_bytes", "parse_size", "DB_NAME", "DEFAULT_MAX_BYTES"]

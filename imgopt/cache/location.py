@@ -8,10 +8,17 @@ DB_NAME = "imgopt.sqlite3"
 DEFAULT_MAX_BYTES = 2 << 30
 
 
+def disabled() -> bool:
+    """``IMGOPT_CACHE=off``: no layer cache and no verified-layer markers (what ``--no-cache`` does for one
+    command, for every command)."""
+    return os.environ.get("IMGOPT_CACHE", "").strip().lower() == "off"
+
+
 def default_dir() -> str:
-    """``$IMGOPT_CACHE``, else ``$XDG_CACHE_HOME/imgopt``, else ``~/.cache/imgopt``."""
+    """``$IMGOPT_CACHE``, else ``$XDG_CACHE_HOME/imgopt``, else ``~/.cache/imgopt``: the one directory for
+    everything imgopt caches (the layer database, verified-layer markers, the simulator's workload data)."""
     explicit = os.environ.get("IMGOPT_CACHE")
-    if explicit:
+    if explicit and not disabled():
         return explicit
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg and os.path.isabs(xdg):
@@ -42,4 +49,4 @@ def parse_size(text: str, subject: str) -> int:
     return int(n * mult)
 
 
-__all__ = ["default_dir", "max_bytes", "parse_size", "DB_NAME", "DEFAULT_MAX_BYTES"]
+__all__ = ["default_dir", "disabled", "max_bytes", "parse_size", "DB_NAME", "DEFAULT_MAX_BYTES"]

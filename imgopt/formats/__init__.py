@@ -110,6 +110,20 @@ FORMATTERS: dict[str, dict[str, str]] = {
         "gnu": "imgopt.formats.gnu:render_findings",
         "codeclimate": "imgopt.formats.codeclimate:render_findings",
         "markdown": "imgopt.formats.markdown.lint:render_findings",
+        "github": "imgopt.formats.github:render_findings",
+    },
+    "gate": {  # imgopt gate: imgopt.gate.result.GateResult (also a findings result: its failed checks' places)
+        "text": "imgopt.formats.text.gate:render",
+        "json": "imgopt.formats.json:render",
+        "markdown": "imgopt.formats.markdown.gate:render",
+        "junit": "imgopt.formats.junit:render_gate",
+        "github": "imgopt.formats.github:render_gate",
+        "codeclimate": "imgopt.formats.codeclimate:render_findings",
+    },
+    "report": {  # imgopt report: imgopt.report.result.ReportResult
+        "html": "imgopt.formats.html.report:render",
+        "markdown": "imgopt.formats.markdown.report:render",
+        "json": "imgopt.formats.json:render",
     },
 }
 

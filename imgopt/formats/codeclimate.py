@@ -1,5 +1,6 @@
 """Code Climate JSON as GitLab's code quality report reads it: a list of issues with a fingerprint
-(stable for the same file, code, line and message), severity blocker/major/minor/info."""
+(stable for the same file, code, line and message), severity blocker/major/minor/info.  Renders any
+result of the findings protocol (lint's findings, the gate's failed checks)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from imgopt.formats.findings import CODECLIMATE_SEVERITY
 
 
 def _category(f) -> str:
-    """Code Climate category: cold-start findings are Performance, style findings Style."""
-    if f.code.startswith("IMG1"):
+    """Code Climate category: cold-start findings and the gate's are Performance, style findings Style."""
+    if f.code.startswith(("IMG1", "gate/")):
         return "Performance"
     return "Style" if f.severity == "style" else "Bug Risk"
 

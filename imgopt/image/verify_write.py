@@ -29,10 +29,10 @@ so not checked.
 A verified pair (compressed digest, diffID) is also remembered across runs, as
 containerd (the ``containerd.io/uncompressed`` label) and Docker
 (``diffid-by-digest``) remember theirs: a marker file named by the pair in
-``$IMGOPT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/imgopt`` or ``~/.cache/imgopt``),
-``verified-layers/``.  The compressed digest is checked on every copy, so a
+``verified-layers/`` of imgopt's cache directory (``$IMGOPT_CACHE``, else
+``$XDG_CACHE_HOME/imgopt`` or ``~/.cache/imgopt``; :mod:`imgopt.cache.location`).  The compressed digest is checked on every copy, so a
 blob with that digest *is* the content once verified: copying it again needs
-no decompression.  ``IMGOPT_CACHE_DIR=off`` disables it.
+no decompression.  ``IMGOPT_CACHE=off`` disables it.
 """
 
 from __future__ import annotations
@@ -55,13 +55,9 @@ _QUEUE_CHUNKS = 8  # chunks in flight between the copy and the check (memory: 8 
 
 
 def _cache_root() -> str | None:
-    explicit = os.environ.get("IMGOPT_CACHE_DIR")
-    if explicit == "off":
-        return None
-    if explicit:
-        return os.path.join(explicit, "verified-layers")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "imgopt", "verified-layers")
+    from imgopt.cache.location import default_dir, disabled
+
+    return None if disabled() else os.path.join(default_dir(), "verified-layers")
 
 
 def _marker(digest: str, diff_id: str) -> str | None:

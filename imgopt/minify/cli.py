@@ -38,6 +38,9 @@ def _common(fn):
                      help="Write every kept path with its size and the reason it was kept (trace, ELF closure, "
                           "language closure with the importing file, keep rule...) and the loads the language "
                           "closure could not resolve (JSON) here."),
+        click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+                     metavar="report.html|report.md",
+                     help="Also write the before/after report (imgopt report) of the original and the slim image."),
         format_option("minify"),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per probe run."),
         limit_options,
@@ -95,8 +98,13 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
         max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"], kept=kw["kept_file"],
         insecure=kw["insecure"], progress=None if quiet else (lambda m: click.echo(m, err=True)),
-        limits={"pids": kw["pids"], "memory": kw["memory"], "cpu_limit": kw["cpu_limit"]})
+        limits={"pids": kw["pids"], "memory": kw["memory"], "cpu_limit": kw["cpu_limit"]},
+        report=kw["report_file"])
     options.minify.check()
+    if options.report:
+        from imgopt.report import format_for
+
+        format_for(options.report)  # a bad suffix fails before the work, not after
     source = source_options(platform, kw["insecure"])
     result = api.slim(image, options, source=source) if trace_first else api.minify(image, profile, options,
                                                                                      source=source)

@@ -40,6 +40,7 @@ class SlimOptions:
     insecure: bool = False  # the destination registry may be plain HTTP / unverified TLS
     progress: Callable[[str], None] | None = None  # one line per step (None: quiet)
     limits: dict = field(default_factory=dict)  # the sandbox's TraceOptions pids / memory / cpu_limit (trace, verify)
+    report: str | None = None  # write the before/after report (imgopt.report) here: .html / .md / .json
 
 
 def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trace_first: bool = False) -> MinifyResult:
@@ -96,6 +97,11 @@ def run(img: Image, profile: AccessProfile | None, options: SlimOptions, *, trac
             emit(render("removed", "json", removed_files(img.name, slim)), options.removed)
         if options.kept:
             emit(render("kept", "json", kept_files(img.name, scan, slim)), options.kept)
+        if options.report:
+            from imgopt.report import slim_report
+
+            say(f"writing the report {options.report}...")
+            slim_report(img, profile, options.output, options.report)
         return minify_result(img, scan, slim, ver, written.manifest_digest, options.output, time.monotonic() - t0,
                              profile)
     finally:

@@ -100,9 +100,9 @@ class Env:
 
     def open_cache(self):
         """This process's cache (one connection per process and directory, reused by every task)."""
-        from imgopt.cache import default_dir, open_cache
+        from imgopt.cache import default_dir, disabled, open_cache
 
-        if self.cache is False:
+        if self.cache is False or (self.cache in (None, True) and disabled()):
             return None
         where = default_dir() if self.cache in (None, True) else str(self.cache)
         c = _CACHES.get(where)

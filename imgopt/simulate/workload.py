@@ -20,13 +20,12 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from imgopt.cache.location import default_dir
+from imgopt.cache.location import default_dir, disabled
 from imgopt.errors import BadInput
 from imgopt.image.codecs import CHUNK, Compression
 from imgopt.image.model import Image, Layer
 from imgopt.image.tarstream import Kind, iter_entries
 
-CACHE = Path(default_dir()) / "simulate" / "layers.json"
 _lock = threading.Lock()
 TAR_HEADER = 512
 
@@ -91,22 +90,33 @@ class Workload:
 # -------------------------------------------------------------------- cache
 
 
+def _cache_path() -> Path | None:
+    """The measured-layer cache (``simulate/layers.json`` in imgopt's cache directory), None when off."""
+    return None if disabled() else Path(default_dir()) / "simulate" / "layers.json"
+
+
 def _cache_load() -> dict:
+    path = _cache_path()
+    if path is None:
+        return {}
     try:
-        return json.loads(CACHE.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _cache_put(key: str, value: dict) -> None:
+    path = _cache_path()
+    if path is None:
+        return
     with _lock:
         data = _cache_load()
         data[key] = value
         try:
-            CACHE.parent.mkdir(parents=True, exist_ok=True)
-            tmp = CACHE.with_suffix(f".{os.getpid()}.part")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.part")
             tmp.write_text(json.dumps(data))
-            os.replace(tmp, CACHE)
+            os.replace(tmp, path)
         except OSError:
             pass  # a cache is optional
 

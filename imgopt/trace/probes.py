@@ -368,6 +368,20 @@ def run_probe(p: Probe, target: Target, deadline: float,
     return r
 
 
+def _given_up(p: Probe, target: Target, deadline: float, last: str, **fields: Any) -> ProbeResult | None:
+    """The failed result when a retrying probe must stop (the app exited, or the deadline passed), else None.
+
+    ``last`` describes the last attempt; ``fields`` go into the timed-out result.
+    """
+    early = _exited_early(p, target)
+    if early is not None:
+        early.detail += f"; last attempt: {last}"
+        return early
+    if time.time() >= deadline:
+        return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}", **fields)
+    return None
+
+
 def _exited_early(p: Probe, target: Target) -> ProbeResult | None:
     ex = target.poll_exit()
     if ex is None:
@@ -393,12 +407,9 @@ def _http(p: HttpProbe, target: Target, deadline: float) -> ProbeResult:
                 return ProbeResult(p.name, p.type, True, f"HTTP {status}", first_success=done,
                                    status=status, output=body[:2000], started=now, finished=done)
             last = f"HTTP {status}, body {body.strip()[:200]!r}"
-        early = _exited_early(p, target)
-        if early is not None:
-            early.detail += f"; last attempt: {last}"
-            return early
-        if time.time() >= deadline:
-            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}")
+        end = _given_up(p, target, deadline, last)
+        if end is not None:
+            return end
         time.sleep(POLL)
 
 
@@ -496,12 +507,9 @@ def _tcp(p: TcpProbe, target: Target, deadline: float) -> ProbeResult:
                                    first_success=done, output=got[:2000].decode("latin-1"), started=now,
                                    finished=done)
             last = f"reply {got[:200]!r}"
-        early = _exited_early(p, target)
-        if early is not None:
-            early.detail += f"; last attempt: {last}"
-            return early
-        if time.time() >= deadline:
-            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}")
+        end = _given_up(p, target, deadline, last)
+        if end is not None:
+            return end
         time.sleep(POLL)
 
 
@@ -515,13 +523,9 @@ def _exec(p: ExecProbe, target: Target, deadline: float, log: Callable[[], str |
                                exit_code=res.exit_code, output=res.output[-2000:])
         last = f"exit {res.exit_code}" + (" (timed out)" if res.timed_out else "") + \
             f", output {res.output.strip()[-200:]!r}"
-        early = _exited_early(p, target)
-        if early is not None:
-            early.detail += f"; last attempt: {last}"
-            return early
-        if time.time() >= deadline:
-            return ProbeResult(p.name, p.type, False, f"not passed within {p.timeout:g} s; last attempt: {last}",
-                               exit_code=res.exit_code, output=res.output[-2000:])
+        end = _given_up(p, target, deadline, last, exit_code=res.exit_code, output=res.output[-2000:])
+        if end is not None:
+            return end
         time.sleep(max(POLL, 0.2))
 
 

@@ -36,6 +36,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -135,8 +136,7 @@ def open_file(root_fd: int, rel: str, create: bool = True) -> int | None:
                 return None
             os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
             fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-        import stat as _stat
-        if not _stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             return None
         return fd
@@ -277,30 +277,33 @@ def protect_kernel_paths(root_fd: int) -> None:
     for root with CAP_SYS_ADMIN, which the app does not have anyway).  The
     app holds CAP_SYS_PTRACE for the tracer; ``/proc/1/mem`` is masked so it
     cannot write this process's memory (ptrace attach is denied by seccomp).
-    Paths this kernel does not have are skipped.
+    Paths this kernel does not have are skipped.  A mask is only as good as its
+    source: a /dev/null that is not the null device (a regular file some host
+    process left after /dev/null went missing) would show the app what was last
+    written to it, so the sandbox refuses to start on such a host.
     """
-    for rel in (*MASKED_PATHS, "proc/1/mem", "proc/1/task/1/mem"):
-        parent, _, name = rel.rpartition("/")
-        pfd = open_dir(root_fd, parent, create=False, replace_last=False)
-        if pfd is None:
-            continue
+    null = os.stat("/dev/null")
+    if not stat.S_ISCHR(null.st_mode) or null.st_rdev != os.makedev(1, 3):
+        raise OSError(errno.ENODEV, "/dev/null on this host is not the null device (character device 1:3): "
+                                    "the masked /proc paths could not be masked; recreate it "
+                                    "(rm /dev/null && mknod -m 666 /dev/null c 1 3)")
+    for _pfd, _name, fd in _existing(root_fd, (*MASKED_PATHS, "proc/1/mem", "proc/1/task/1/mem")):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            mount("tmpfs", fdpath(fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+        else:
+            mount("/dev/null", fdpath(fd), None, MS_BIND)
+    for pfd, name, fd in _existing(root_fd, READONLY_PATHS):
+        mount(fdpath(fd), fdpath(fd), None, MS_BIND | MS_REC)
+        top = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)  # the new mount on top
         try:
-            try:
-                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-            except FileNotFoundError:
-                continue
-            try:
-                import stat as _stat
-
-                if _stat.S_ISDIR(os.fstat(fd).st_mode):
-                    mount("tmpfs", fdpath(fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
-                else:
-                    mount("/dev/null", fdpath(fd), None, MS_BIND)
-            finally:
-                os.close(fd)
+            mount(None, fdpath(top), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         finally:
-            os.close(pfd)
-    for rel in READONLY_PATHS:
+            os.close(top)
+
+
+def _existing(root_fd: int, rels):
+    """``(parent fd, name, O_PATH fd)`` for each of ``rels`` that exists below ``root_fd`` (closed after use)."""
+    for rel in rels:
         parent, _, name = rel.rpartition("/")
         pfd = open_dir(root_fd, parent, create=False, replace_last=False)
         if pfd is None:
@@ -311,12 +314,7 @@ def protect_kernel_paths(root_fd: int) -> None:
             except FileNotFoundError:
                 continue
             try:
-                mount(fdpath(fd), fdpath(fd), None, MS_BIND | MS_REC)
-            finally:
-                os.close(fd)
-            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)  # the new mount on top
-            try:
-                mount(None, fdpath(fd), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                yield pfd, name, fd
             finally:
                 os.close(fd)
         finally:

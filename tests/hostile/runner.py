@@ -195,11 +195,11 @@ class Session:
         for d in dirs.values():
             d.mkdir(parents=True)
         argv, allowed, written = command_line(command, ref, dirs["out"], case.trace_timeout)
-        # a fresh verified-layer cache and layer cache (imgopt.cache) per run, outside the checked
+        # a fresh cache directory (verified layers and the layer database) per run, outside the checked
         # directories, so every copy checks and every analyze reads its layers
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(dirs["tmp"]),
                "HOME": str(dirs["home"]), "LANG": "C.UTF-8", "SOURCE_DATE_EPOCH": "1700000000",
-               "IMGOPT_CACHE_DIR": str(base / "cache"), "IMGOPT_CACHE": str(base / "layer-cache")}
+               "IMGOPT_CACHE": str(base / "cache")}
         canary_before = snapshot(self.canary)
         input_before = snapshot(input_dir)
         sp = self._spawner()

@@ -58,7 +58,7 @@ def main() -> None:
         pr.enable()
         if args.what == "merges":
             for i in res.images[: args.n]:
-                imgopt.analyze(i.reference, AnalyzeOptions(cache=cache, top=7))
+                imgopt.analyze(i.reference, AnalyzeOptions(cache=cache, top=7, jobs=1))  # in-process, as a scan worker
         else:
             res = imgopt.scan(src, opts)
         pr.disable()

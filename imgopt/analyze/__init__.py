@@ -22,14 +22,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from imgopt.analyze import result as R
-from imgopt.analyze.directories import directory_sizes
 from imgopt.analyze.dive_compat import dive_compat
 from imgopt.analyze.duplicates import find_duplicates
 from imgopt.analyze.entrypoint import analyze_entrypoint
-from imgopt.analyze.junk import JunkRule, find_junk
+from imgopt.analyze.junk import JunkRule
 from imgopt.analyze.scan import Scan, worker_pool
+from imgopt.analyze.treestats import tree_stats
 from imgopt.image.model import Image
-from imgopt.image.tarstream import Kind
 
 # bump when build_result's output changes for the same input (cached analyses are then recomputed)
 RESULT_VERSION = 1
@@ -172,7 +171,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
     cfg = image.config
     env = cfg.env_dict
 
-    junk = find_junk(tree, env, opts.rules)
+    stats = tree_stats(tree, env, opts.rules, top=opts.top)
     ep = analyze_entrypoint(scan)
     dups = find_duplicates(scan)
     dive = dive_future.result() if dive_future is not None else dive_compat([ls.dive for ls in scan.layers])
@@ -185,7 +184,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
         hidden_by[h.by] += h.size
         by_reason[h.reason.value] += h.size
     junk_by_layer: dict[int, int] = defaultdict(int)
-    for c in junk.classes:
+    for c in stats.junk:
         for layer, b in c.layers.items():
             junk_by_layer[layer] += b
 
@@ -204,17 +203,14 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
             dive_size_bytes=dive.layer_sizes[ls.index],
         ))
 
-    files = [(p, n) for p, n in tree.walk() if n.kind is not Kind.DIR]
-    final_bytes = sum(n.size for _, n in files if n.kind is Kind.FILE)
-    largest = sorted(((p, n) for p, n in files if n.kind is Kind.FILE), key=lambda x: (-x[1].size, x[0]))[: opts.top]
     hidden_top = sorted(tree.hidden, key=lambda h: (-h.size, h.path))[: opts.top]
 
     summary = R.Summary(
         compressed_bytes=sum(l.size for l in image.layers),
         uncompressed_bytes=sum(ls.tar_bytes for ls in scan.layers),
         stored_file_bytes=sum(ls.changes.file_bytes for ls in scan.layers),
-        final_bytes=final_bytes, final_files=len(files) + sum(1 for _, n in tree.walk() if n.kind is Kind.DIR),
-        removable_junk_bytes=junk.removable_bytes, possibly_removable_bytes=junk.possibly_removable_bytes,
+        final_bytes=stats.final_bytes, final_files=stats.final_entries,
+        removable_junk_bytes=stats.removable_junk_bytes, possibly_removable_bytes=stats.possibly_removable_bytes,
         exact_waste_bytes=sum(h.size for h in tree.hidden), duplicate_bytes=dups.visible_duplicate_bytes,
         entrypoint_bytes=ep.bytes, dive_efficiency=dive.efficiency, dive_wasted_bytes=dive.wasted_bytes,
     )
@@ -240,7 +236,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
         junk=[R.JunkClassReport(c.id, c.title, c.group, c.why, c.safe_to_remove, c.bytes, c.files,
                                 [R.JunkExample(_abs(e.path), e.size, e.layer) for e in c.examples],
                                 {str(k): v for k, v in sorted(c.layers.items())})
-              for c in junk.classes],
+              for c in stats.junk],
         duplicates=R.Duplicates(
             reclaimable_bytes=dups.reclaimable_bytes, visible_duplicate_bytes=dups.visible_duplicate_bytes,
             groups=[R.DuplicateGroupReport(g.size, g.digest, [R.DuplicateCopy(_abs(c.path), c.layer, c.visible)
@@ -248,7 +244,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
                     for g in dups.groups[: opts.top]],
             files_hashed=dups.files_hashed, bytes_hashed=dups.bytes_hashed,
         ),
-        largest=[R.LargeFile(_abs(p), n.size, n.layer, junk.assignment.get(p)) for p, n in largest],
+        largest=[R.LargeFile(_abs(p), size, layer, cls) for p, size, layer, cls in stats.largest],
         entrypoint=R.Entrypoint(
             argv=ep.argv, shell_form=ep.shell_form, executable=ep.executable, bytes=ep.bytes,
             files=[R.EntrypointFile(f.path, f.size, f.reason, f.by) for f in ep.files],
@@ -257,7 +253,7 @@ def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.Analys
         ),
         problems=problems,
         paths={_abs(p): path_history(scan, p) for p in opts.paths},
-        directories=directory_sizes(tree, junk.assignment),
+        directories=stats.directories,
     )
 
 

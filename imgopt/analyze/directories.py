@@ -37,10 +37,16 @@ def directory_sizes(tree: FileTree, junk: dict[str, str], *, max_depth: int = MA
             files[d] += 1
             if is_junk:
                 junk_bytes[d] += node.size
-    total = size.get("/", 0)
-    keep = [d for d in size if d == "/" or size[d] >= total * min_fraction and size[d] > 0]
-    keep = sorted(keep, key=lambda d: (d != "/", -size[d], d))[:limit]
-    return [DirectorySize(d, size[d], files[d], junk_bytes[d]) for d in sorted(keep)]
+    return select_directories({d: (size[d], files[d], junk_bytes[d]) for d in size}, min_fraction=min_fraction,
+                              limit=limit)
 
 
-__all__ = ["directory_sizes", "MAX_DEPTH", "MIN_FRACTION"]
+def select_directories(sizes: dict[str, tuple[int, int, int]], *, min_fraction: float = MIN_FRACTION,
+                       limit: int = LIMIT) -> list[DirectorySize]:
+    """From every directory's (bytes, regular files, junk bytes): ``/`` and those worth drawing (see above)."""
+    total = sizes["/"][0] if "/" in sizes else 0
+    keep = [d for d, v in sizes.items() if d == "/" or v[0] >= total * min_fraction and v[0] > 0]
+    keep = sorted(keep, key=lambda d: (d != "/", -sizes[d][0], d))[:limit]
+    return [DirectorySize(d, *sizes[d]) for d in sorted(keep)]
+
+__all__ = ["directory_sizes", "select_directories", "MAX_DEPTH", "MIN_FRACTION"]

@@ -197,19 +197,36 @@ def _walk_leaves(root: _Node):
             yield node, prefix
 
 
+@dataclass(slots=True)
+class _Paths:
+    """dive's per-path table after a chain of layers: path -> (times seen, cumulative size, smallest size),
+    the sums over it, and the paths seen twice or more in the order they got there.  Immutable once made."""
+
+    table: dict
+    min_sum: int = 0
+    cum_sum: int = 0
+    inefficient: tuple = ()
+
+
+_NO_PATHS = _Paths({})
+
+
 class _Memo:
     """Per-process memo of what depends on one layer (or one chain of lower layers) only: each
-    layer's tree and leaves, and the stacked trees of lower layers whiteouts are sized against.
-    A scan merges hundreds of images over the same base layers; this makes each merge pay for
-    its own layers.  Bounded by the leaves it holds (least recently used out)."""
+    layer's tree and leaves, the stacked trees of lower layers whiteouts are sized against, and the
+    path table after each chain of lower layers.  A scan merges hundreds of images over the same base
+    layers; this makes each merge pay for its own layers.  Bounded by the leaves it holds and the
+    number of chains (least recently used out)."""
 
     MAX_LEAVES = 400_000
+    MAX_CHAINS = 24
 
     def __init__(self) -> None:
         from collections import OrderedDict
 
         self.layers: "OrderedDict[Any, tuple[_Tree, list]]" = OrderedDict()
         self.stacks: "OrderedDict[tuple, _Tree]" = OrderedDict()
+        self.paths: "OrderedDict[tuple, _Paths]" = OrderedDict()
         self.size = 0
 
     def layer(self, key, build):
@@ -233,9 +250,31 @@ class _Memo:
         return t
 
     def keep_stack(self, chain: tuple, tree: "_Tree") -> None:
+        """Keep ``tree`` (the caller must not change it afterwards: it is shared from now on)."""
         self.stacks[chain] = tree
         while len(self.stacks) > 8:
             self.stacks.popitem(last=False)
+
+    def longest_paths(self, keys: list) -> "tuple[int, _Paths]":
+        """(k, the path table after layers 0..k-1) for the longest chain of lower layers kept."""
+        for k in range(len(keys) - 1, 0, -1):
+            chain = tuple(keys[:k])
+            got = self.paths.get(chain)
+            if got is not None:
+                self.paths.move_to_end(chain)
+                return k, got
+        return 0, _NO_PATHS
+
+    def keep_paths(self, chain: tuple, paths: _Paths) -> None:
+        self.paths[chain] = paths
+        while len(self.paths) > self.MAX_CHAINS:
+            self.paths.popitem(last=False)
+
+    def clear(self) -> None:
+        self.layers.clear()
+        self.stacks.clear()
+        self.paths.clear()
+        self.size = 0
 
 
 _MEMO = _Memo()
@@ -252,43 +291,55 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
     returning it, called only when the memo does not have the layer).
 
     ``keys``: a hashable identity per layer (its diffID), so what depends on
-    one layer, or one chain of them, is computed once per process.
+    one layer, or one chain of them, is computed once per process: an image whose lower layers
+    another image had starts from their path table and walks only its own layers' leaves.
     """
     keys = list(keys) if keys is not None else [None] * len(layers)
     built = [_MEMO.layer(k, lambda e=e: _layer_tree(e() if callable(e) else e)) for e, k in zip(layers, keys)]
     trees = [t for t, _ in built]
-    emap: dict[str, list] = {}  # path -> [nodes, cum, min]
-    inefficient: list[tuple[str, list]] = []
+    n = len(built)
     # the stacked lower layers are only consulted to size whiteouts: built when the first one needs it
-    stacked: list = [None, -1]  # [tree holding layers 0..upto, upto]
+    stacked: list = [None, -1, False]  # [tree holding layers 0..upto, upto, ours to change]
 
     def lower(j: int) -> "_Tree":
-        """The stacked tree of layers 0..j (dive stacks layer 0 onto itself first)."""
-        if stacked[1] != j:
-            tree, upto = stacked
+        """The stacked tree of layers 0..j (dive stacks layer 0 onto itself first); read only."""
+        if stacked[1] == j:
+            return stacked[0]
+        chain = tuple(keys[: j + 1])
+        keep = None not in chain
+        got = _MEMO.stack(chain) if keep else None
+        if got is None:
+            tree, upto, ours = stacked
             if tree is None:
-                for k in range(j, -1, -1):
-                    chain = tuple(keys[: k + 1])
-                    got = _MEMO.stack(chain) if None not in chain else None
-                    if got is not None:
-                        tree, upto = got.copy(), k
+                for k in range(j - 1, -1, -1):
+                    kept = _MEMO.stack(tuple(keys[: k + 1])) if None not in keys[: k + 1] else None
+                    if kept is not None:
+                        tree, upto = kept.copy(), k
                         break
                 else:
                     tree, upto = trees[0].copy(), 0
                     tree.stack(trees[0])
+            elif not ours:
+                tree = tree.copy()
             for m in range(upto + 1, j + 1):
                 tree.stack(trees[m])
-            stacked[0], stacked[1] = tree, j
-            chain = tuple(keys[: j + 1])
-            if None not in chain and _MEMO.stack(chain) is None:
-                _MEMO.keep_stack(chain, tree.copy())
-        return stacked[0]
+            got = tree
+            if keep:
+                _MEMO.keep_stack(chain, got)
+        stacked[:] = [got, j, not keep]  # a kept tree is shared: copied before anything is stacked on it
+        return got
 
-    for idx, (tree, leaves) in enumerate(built):
+    start, base = (0, _NO_PATHS) if None in keys else _MEMO.longest_paths(keys)
+    table = base.table
+    delta: dict[str, list] = {}  # path -> [times seen, cumulative, smallest], for paths these layers touch
+    new_inefficient: list[str] = []
+    for idx in range(start, n):
+        tree, leaves = built[idx]
         for p, size, whiteout in leaves:
-            d = emap.get(p)
+            d = delta.get(p)
             if d is None:
-                d = emap[p] = [0, 0, -1]
+                b = table.get(p)
+                d = delta[p] = [0, 0, -1] if b is None else list(b)
             if whiteout:
                 size = 0
                 prev = (tree if idx == 0 else lower(idx - 1)).get_node(p)
@@ -301,10 +352,12 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
                 d[2] = size
             d[0] += 1
             if d[0] == 2:
-                inefficient.append((p, d))
-    min_sum = sum(d[2] for d in emap.values())
-    cum_sum = sum(d[1] for d in emap.values())
-    score = 1.0 if cum_sum == 0 else float(min_sum) / float(cum_sum)
+                new_inefficient.append(p)
+        if idx + 1 < n and None not in keys[: idx + 1]:  # a chain of lower layers other images may share
+            _MEMO.keep_paths(tuple(keys[: idx + 1]), _paths_after(base, delta, new_inefficient))
+    final = _paths_after(base, delta, new_inefficient, table=False)
+    inefficient = [(p, delta.get(p) or table[p]) for p in final.inefficient]
+    score = 1.0 if final.cum_sum == 0 else float(final.min_sum) / float(final.cum_sum)
     go_sort(inefficient, lambda a, b: a[1][1] < b[1][1])
     sizes = [t.file_size for t in trees]
     user = sum(sizes[1:])
@@ -312,6 +365,24 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
     uwp = wasted / user if user else None
     files = [DiveFile(d[0], d[1], p) for p, d in reversed(inefficient)]
     return DiveCompat(score, sum(sizes), user, wasted, uwp, sizes, files)
+
+
+def _paths_after(base: _Paths, delta: dict[str, list], new_inefficient: list[str], table: bool = True) -> _Paths:
+    """``base`` with ``delta`` applied (a new table only when ``table``: the sums and order are cheap)."""
+    old = base.table
+    min_sum, cum_sum = base.min_sum, base.cum_sum
+    for p, d in delta.items():
+        b = old.get(p)
+        if b is not None:
+            min_sum -= b[2]
+            cum_sum -= b[1]
+        min_sum += d[2]
+        cum_sum += d[1]
+    merged = {}
+    if table:
+        merged = dict(old)
+        merged.update((p, tuple(d)) for p, d in delta.items())
+    return _Paths(merged, min_sum, cum_sum, base.inefficient + tuple(new_inefficient))
 
 
 def go_sort(a, less):

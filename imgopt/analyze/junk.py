@@ -207,7 +207,8 @@ def builtin_rules() -> list[JunkRule]:
     return _BUILTIN
 
 
-def _globset(rules: list[JunkRule]) -> GlobSet:
+def globset(rules: list[JunkRule]) -> GlobSet:
+    """All classes' globs in one :class:`GlobSet`, one per rule set and process."""
     key = tuple((r.id, tuple(r.paths)) for r in rules)
     gs = _GLOBSETS.get(key)
     if gs is None:
@@ -217,30 +218,46 @@ def _globset(rules: list[JunkRule]) -> GlobSet:
     return gs
 
 
+def detectors_for(rules: list[JunkRule], ctx: JunkContext) -> dict[str, Callable[[str], bool]]:
+    """The detector of each rule that has one, bound to this image's environment and tree."""
+    return {r.id: DETECTORS[r.detector](ctx) for r in rules if r.detector}
+
+
+def classify(path: str, first: int, rules: list[JunkRule], detectors: dict[str, Callable[[str], bool]]
+             ) -> JunkRule | None:
+    """The first class from ``rules[first:]`` that claims ``path`` (``first``: the lowest rule whose globs
+    :class:`~imgopt.image.globs.GlobSet` matched), or None."""
+    for r in rules[first:]:
+        if not r.matches(path):
+            continue
+        det = detectors.get(r.id)
+        if det is not None and not det(path):
+            continue
+        return r
+    return None
+
+
 def find_junk(tree: FileTree, env: dict[str, str], rules: list[JunkRule] | None = None,
               examples: int = 5) -> JunkReport:
+    """Every junk file of ``tree`` with its class (``assignment``); :mod:`imgopt.analyze.treestats` gives the
+    same classes without the per-path assignment, memoized for images that share their base layers."""
     rules = rules if rules is not None else builtin_rules()
-    globs = _globset(rules)
-    ctx = JunkContext(env, tree)
-    detectors = {r.id: DETECTORS[r.detector](ctx) for r in rules if r.detector}
+    globs = globset(rules)
+    detectors = detectors_for(rules, JunkContext(env, tree))
     classes = {r.id: JunkClass(r.id, r.title, r.group, r.why, r.safe_to_remove) for r in rules}
     picked: dict[str, list[JunkFile]] = {r.id: [] for r in rules}
     assignment: dict[str, str] = {}
     for path, node, first in globs.walk(tree):
-        for r in rules[first:]:
-            if not r.matches(path):
-                continue
-            det = detectors.get(r.id)
-            if det is not None and not det(path):
-                continue
-            size = node.size if node.kind is Kind.FILE else 0  # hardlinks share their target's bytes
-            c = classes[r.id]
-            c.bytes += size
-            c.files += 1
-            c.layers[node.layer] = c.layers.get(node.layer, 0) + size
-            picked[r.id].append(JunkFile(path, size, node.layer))
-            assignment[path] = r.id
-            break
+        r = classify(path, first, rules, detectors)
+        if r is None:
+            continue
+        size = node.size if node.kind is Kind.FILE else 0  # hardlinks share their target's bytes
+        c = classes[r.id]
+        c.bytes += size
+        c.files += 1
+        c.layers[node.layer] = c.layers.get(node.layer, 0) + size
+        picked[r.id].append(JunkFile(path, size, node.layer))
+        assignment[path] = r.id
     for rid, lst in picked.items():
         lst.sort(key=lambda f: (-f.size, f.path))
         classes[rid].examples = lst[:examples]

@@ -130,7 +130,8 @@ class GlobSet:
         self._next[key] = got
         return got
 
-    def _file_regex(self, states: frozenset) -> re.Pattern | None:
+    def file_regex(self, states: frozenset) -> re.Pattern | None:
+        """One regex over the file names the globs in ``states`` match (group ``t<tag>``: the lowest tag)."""
         if states in self._file:
             return self._file[states]
         by_tag: dict[int, list[str]] = {}
@@ -152,7 +153,7 @@ class GlobSet:
             node, prefix, states = stack.pop()
             if not node.children:
                 continue
-            rx = self._file_regex(states)
+            rx = self.file_regex(states)
             for name in sorted(node.children, reverse=True):
                 child = node.children[name]
                 path = f"{prefix}/{name}" if prefix else name

@@ -5,9 +5,9 @@ The oracle is the straightforward code: find_junk's walk with its per-path assig
 every file, and a sort of every regular file for the largest.  The memo is checked where it matters: images
 that share a base and change it in the ways that move junk (a whiteout of a junk file, an opaque directory,
 a second Python interpreter that makes other bytecode importable, the source of a cached .pyc deleted) are
-merged one after another in one process, as a scan worker merges, and each must equal its analysis with
-every memo empty (the merged tree's snapshots, tree_stats' subtrees, dive's layer trees, stacks and path
-tables).
+merged one after another in one process, as a scan worker merges, and each must equal its analysis from
+the scan of its blobs (no memo at all) and with every memo empty (the merged tree's snapshots, tree_stats' subtrees, dive's layer trees, stacks and path
+tables, the duplicates of chains of lower layers).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import pytest
 
 from conftest import SAMPLE_TAR
 
-from imgopt.analyze import AnalyzeOptions, analyze_summaries
+from imgopt.analyze import AnalyzeOptions, analyze_summaries, build_result
 from imgopt.analyze import merge as merge_mod
+from imgopt.analyze import duplicates
 from imgopt.analyze.directories import directory_sizes
 from imgopt.analyze.junk import find_junk
 from imgopt.analyze.layers import image_summaries
+from imgopt.analyze.scan import scan_image
 from imgopt.analyze.treestats import MEMO, tree_stats
 from imgopt.cache.store import LayerCache
 from imgopt.image.codecs import Compression
@@ -83,8 +85,6 @@ def _parents(path: str) -> list[tuple[str, None]]:
 def test_one_walk_equals_the_separate_analyses_on_a_real_image(app_archive):
     for ref in (f"docker-archive:{SAMPLE_TAR}", f"docker-archive:{app_archive('pyweb')}"):
         with open_image(ref) as img:
-            from imgopt.analyze.scan import scan_image
-
             scan = scan_image(img)
             try:
                 env = img.config.env_dict
@@ -98,6 +98,7 @@ def _forget() -> None:
     merge_mod._PREFIXES.snaps.clear()
     MEMO.clear()
     dive_mod._MEMO.clear()
+    duplicates.MEMO.clear()
 
 
 @pytest.fixture
@@ -137,6 +138,14 @@ def test_images_sharing_a_base_merge_to_their_fresh_analysis(app_archive, tmp_pa
         d, _, src = source(pyc).rpartition("/")
         variants.append([*_parents(f"{d}/x"), (f"{d}/added_beside.py", b"pass\n")])  # its directory changed
         variants.append([*_parents(f"{d}/x"), (f"{d}/.wh.{src}", b"")])  # its source deleted: the .pyc is junk
+        dups = duplicates.find_duplicates(merge_mod.merged_scan(base, image_summaries(base, cache=cache)))
+        group = next(g for g in dups.groups if sum(c.visible for c in g.copies) >= 2 and "/" in g.copies[0].path)
+        gone, over = [c.path for c in group.copies if c.visible][:2]
+        variants += [
+            [*_parents(gone), (gone.rsplit("/", 1)[0] + "/.wh." + gone.rsplit("/", 1)[1], b"")],  # a copy deleted
+            [*_parents(over), (over, b"y" * group.size)],  # a copy overwritten: same size, other bytes
+            [("app", None), ("app/a.bin", b"z" * 4096), ("app/b.bin", b"z" * 4096)],  # a new group
+        ]
         # one layer shared by all variants (a prefix the merge snapshots), then each variant's own on top: its
         # changes are the final tree's own directories, their untouched children the memo's entries
         shared = with_layer(base, layer_from_tar(_tar([("app", None), ("app/requirements.txt", b"flask\n")]),
@@ -150,10 +159,16 @@ def test_images_sharing_a_base_merge_to_their_fresh_analysis(app_archive, tmp_pa
         opts = AnalyzeOptions(cache=False, top=7)
         warm = [json.dumps(analyze_summaries(img, s, opts).to_json(), sort_keys=True)
                 for img, s in zip(images, summaries)]
-        assert MEMO.hits > 0 and dive_mod._MEMO.paths, "the images share a base: the memos must have been used"
+        assert MEMO.hits > 0 and dive_mod._MEMO.paths and duplicates.MEMO.states, \
+            "the images share a base: the memos must have been used"
         for img, s, got in zip(images, summaries, warm):
-            _forget()
+            _forget()  # from scratch: the merge with empty memos, and the scan of the blobs (no memo at all)
             assert json.loads(got) == analyze_summaries(img, s, opts).to_json()
+            direct = scan_image(img)
+            try:
+                assert json.loads(got) == build_result(direct, opts).to_json()
+            finally:
+                direct.close()
         # and the memo's figures agree with the oracle on the last variant's merged tree
         tree = merge_mod.merged_scan(images[-1], summaries[-1]).tree
         assert _ours(tree, env, 7, MEMO) == _oracle(tree, env, 7)

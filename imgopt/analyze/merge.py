@@ -111,7 +111,13 @@ def merged_scan(image: Image, summaries: list[S.LayerSummary]) -> Scan:
         if i + 1 < len(summaries):  # a chain of lower layers other images may share
             _PREFIXES.keep(tuple(chain[: i + 1]), (tree.fork(), tuple(scans), dict(content.heads),
                                                   dict(content._elf_rows), tuple(problems)))
-    return Scan(image, tree, scans, content, problems)  # type: ignore[arg-type]
+    key = tuple(chain)
+
+    def lower_tree(j: int) -> FileTree | None:
+        got = _PREFIXES.snaps.get(key[:j])
+        return got[0] if got is not None else None
+
+    return Scan(image, tree, scans, content, problems, key, lower_tree)  # type: ignore[arg-type]
 
 
 def _entries(i: int, s: S.LayerSummary, ls: LayerScan, content: SummaryContent) -> Iterator:

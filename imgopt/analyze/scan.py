@@ -68,6 +68,11 @@ class Scan:
     layers: list[LayerScan]
     content: "Content"
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # (layer, path, problem)
+    # merged from layer summaries (imgopt.analyze.merge): each layer's identity, and the merged tree of the
+    # first j layers when the merge kept it (lower_tree(j)); analyses may then reuse what other images on
+    # the same lower layers computed
+    chain: tuple | None = None
+    lower_tree: "Callable[[int], FileTree | None] | None" = None
 
     def close(self) -> None:
         self.content.close()

@@ -149,7 +149,8 @@ class _Memo:
 MEMO = _Memo()
 
 
-def _extend(base: _State, new_files: list[StoredFile], since: int, tree, digest_of, min_size: int) -> _State:
+def _extend(base: _State, new_files: list[StoredFile], since: int, tree, digest_of, min_size: int,
+            keep: bool = False) -> _State:
     """``base`` (layers below ``since``) with the layers from ``since`` on: ``new_files`` are theirs, ``tree``
     the merged tree with them.  Only the sizes they add to, and the sizes whose copies they hid, are
     looked at again: a copy below ``since`` that was hidden stays hidden, one that was visible is hidden
@@ -161,8 +162,10 @@ def _extend(base: _State, new_files: list[StoredFile], since: int, tree, digest_
             if got is None:
                 got = touched[sf.size] = list(base.by_size.get(sf.size, ()))
             got.append(sf)
-    for h in tree.hidden:
-        if h.by >= since and h.origin < since and h.size >= min_size and h.size in base.groups:
+    for h in reversed(tree.hidden):  # appended layer by layer: the layers from `since` on are at the end
+        if h.by < since:
+            break
+        if h.origin < since and h.size >= min_size and h.size in base.groups:
             touched.setdefault(h.size, list(base.by_size[h.size]))
     groups = dict(base.groups)
     files_hashed, bytes_hashed = base.files_hashed, base.bytes_hashed
@@ -179,8 +182,10 @@ def _extend(base: _State, new_files: list[StoredFile], since: int, tree, digest_
             groups[size] = tuple(got)
         else:
             groups.pop(size, None)
-    by_size = dict(base.by_size)
-    by_size.update((size, tuple(files)) for size, files in touched.items())
+    by_size = base.by_size
+    if keep:  # the state of a chain other images may start from
+        by_size = dict(by_size)
+        by_size.update((size, tuple(files)) for size, files in touched.items())
     return _State(by_size, groups, files_hashed, bytes_hashed)
 
 
@@ -193,7 +198,8 @@ def _incremental(scan: Scan, min_size: int) -> DuplicateReport:
     k, state = MEMO.longest(chain, n - 1, min_size)
     top = n - 1
     if k < top and (lower := scan.lower_tree(top)) is not None:  # the chain below the top layer, for the next
-        state = _extend(state, [sf for ls in scan.layers[k:top] for sf in ls.files], k, lower, digest_of, min_size)
+        state = _extend(state, [sf for ls in scan.layers[k:top] for sf in ls.files], k, lower, digest_of, min_size,
+                        keep=True)
         MEMO.keep(chain[:top], min_size, state)
         k = top
     final = _extend(state, [sf for ls in scan.layers[k:] for sf in ls.files], k, scan.tree, digest_of, min_size)

@@ -299,6 +299,9 @@ def _new_session() -> requests.Session:
 
 
 _LIVE: "weakref.WeakSet[RegistryClient]" = weakref.WeakSet()
+# host -> the scheme whose GET /v2/ answered in this process: tried first by later clients (only among the
+# schemes the host may use: plain HTTP stays limited to loopback and --insecure)
+_ANSWERED: dict[str, str] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -369,7 +372,11 @@ class RegistryClient:
         return self._base
 
     def _schemes(self) -> list[str]:
-        return ["https", "http"] if self.insecure or is_loopback(self.api_host) else ["https"]
+        schemes = ["https", "http"] if self.insecure or is_loopback(self.api_host) else ["https"]
+        known = _ANSWERED.get(self.api_host)
+        if known in schemes and schemes[0] != known:  # the one that answered before first: no TLS attempt
+            schemes = [known, *(s for s in schemes if s != known)]  # at a plain-HTTP registry for every image
+        return schemes
 
     def _ping(self) -> str:
         """Find a scheme that answers ``GET /v2/``, and the auth challenge if any."""
@@ -393,7 +400,9 @@ class RegistryClient:
                                                       "use --insecure to skip TLS verification") from None
                 continue
             with resp:
-                return self._check_ping(resp, base)
+                got = self._check_ping(resp, base)
+            _ANSWERED[self.api_host] = scheme
+            return got
         assert first_error is not None
         raise RegistryError(self.subject, f"cannot connect to {self.api_host}: {_reason(first_error)}")
 

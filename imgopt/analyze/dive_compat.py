@@ -227,6 +227,7 @@ class _Memo:
         self.layers: "OrderedDict[Any, tuple[_Tree, list]]" = OrderedDict()
         self.stacks: "OrderedDict[tuple, _Tree]" = OrderedDict()
         self.paths: "OrderedDict[tuple, _Paths]" = OrderedDict()
+        self.file_sizes: dict = {}  # layer key -> sum of its tar header sizes (kept when its tree is not)
         self.size = 0
 
     def layer(self, key, build):
@@ -238,6 +239,8 @@ class _Memo:
         if key is not None:
             self.layers[key] = got
             self.size += len(got[1]) + 1
+            if len(self.file_sizes) > 100_000:
+                self.file_sizes.clear()
             while self.size > self.MAX_LEAVES and len(self.layers) > 1:
                 _, (_, lv) = self.layers.popitem(last=False)
                 self.size -= len(lv) + 1
@@ -274,6 +277,7 @@ class _Memo:
         self.layers.clear()
         self.stacks.clear()
         self.paths.clear()
+        self.file_sizes.clear()
         self.size = 0
 
 
@@ -295,9 +299,23 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
     another image had starts from their path table and walks only its own layers' leaves.
     """
     keys = list(keys) if keys is not None else [None] * len(layers)
-    built = [_MEMO.layer(k, lambda e=e: _layer_tree(e() if callable(e) else e)) for e, k in zip(layers, keys)]
-    trees = [t for t, _ in built]
-    n = len(built)
+    n = len(layers)
+    built: dict[int, tuple[_Tree, list]] = {}
+
+    def layer(i: int) -> "tuple[_Tree, list]":
+        """Layer i's tree and leaves, built only when needed (its own leaves, or a whiteout to size)."""
+        got = built.get(i)
+        if got is None:
+            e = layers[i]
+            got = built[i] = _MEMO.layer(keys[i], lambda: _layer_tree(e() if callable(e) else e))
+            if keys[i] is not None:
+                _MEMO.file_sizes[keys[i]] = got[0].file_size
+        return got
+
+    def file_size(i: int) -> int:
+        known = _MEMO.file_sizes.get(keys[i]) if keys[i] is not None else None
+        return known if known is not None else layer(i)[0].file_size
+
     # the stacked lower layers are only consulted to size whiteouts: built when the first one needs it
     stacked: list = [None, -1, False]  # [tree holding layers 0..upto, upto, ours to change]
 
@@ -317,12 +335,12 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
                         tree, upto = kept.copy(), k
                         break
                 else:
-                    tree, upto = trees[0].copy(), 0
-                    tree.stack(trees[0])
+                    tree, upto = layer(0)[0].copy(), 0
+                    tree.stack(layer(0)[0])
             elif not ours:
                 tree = tree.copy()
             for m in range(upto + 1, j + 1):
-                tree.stack(trees[m])
+                tree.stack(layer(m)[0])
             got = tree
             if keep:
                 _MEMO.keep_stack(chain, got)
@@ -334,7 +352,7 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
     delta: dict[str, list] = {}  # path -> [times seen, cumulative, smallest], for paths these layers touch
     new_inefficient: list[str] = []
     for idx in range(start, n):
-        tree, leaves = built[idx]
+        tree, leaves = layer(idx)
         for p, size, whiteout in leaves:
             d = delta.get(p)
             if d is None:
@@ -359,7 +377,7 @@ def dive_compat(layers: list, keys: list | None = None) -> DiveCompat:
     inefficient = [(p, delta.get(p) or table[p]) for p in final.inefficient]
     score = 1.0 if final.cum_sum == 0 else float(final.min_sum) / float(final.cum_sum)
     go_sort(inefficient, lambda a, b: a[1][1] < b[1][1])
-    sizes = [t.file_size for t in trees]
+    sizes = [file_size(i) for i in range(n)]
     user = sum(sizes[1:])
     wasted = sum(d[1] for _, d in inefficient)
     uwp = wasted / user if user else None

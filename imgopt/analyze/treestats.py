@@ -127,6 +127,7 @@ class _Memo:
 
 
 MEMO = _Memo()
+_CONTEXTS: dict[tuple, int] = {}
 
 
 @dataclass
@@ -160,7 +161,12 @@ def tree_stats(tree: FileTree, env: dict[str, str], rules: list[JunkRule] | None
     globs = globset(rules)
     ctx = JunkContext(env, tree)
     detectors = detectors_for(rules, ctx)
-    context = (_rules_key(rules), frozenset(configured_locales(env)), frozenset(ctx.python_tags), top)
+    if len(_CONTEXTS) > 1000:  # ids are only meaningful with the entries made under them
+        _CONTEXTS.clear()
+        MEMO.clear()
+    # what the junk detectors consult outside a subtree, as one small int (hashed on every memo lookup)
+    context = _CONTEXTS.setdefault((_rules_key(rules), frozenset(configured_locales(env)),
+                                    frozenset(ctx.python_tags), top), len(_CONTEXTS))
     gen = tree.gen
 
     root = _Agg()

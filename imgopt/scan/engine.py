@@ -33,7 +33,8 @@ from imgopt.errors import ImgoptError
 OnDone = Callable[[str, Any, "BaseException | None"], None]
 
 # imported once in the fork server, so each worker starts warm
-PRELOAD = ["imgopt.scan.tasks", "imgopt.scan.record", "imgopt.analyze", "imgopt.analyze.merge",
+PRELOAD = ["imgopt.scan.tasks", "imgopt.scan.record", "imgopt.analyze", "imgopt.analyze.merge", "imgopt.api",
+           "imgopt.simulate.model", "imgopt.analyze.treestats", "imgopt.analyze.entrypoint",
            "imgopt.analyze.summary", "imgopt.image.transports.registry", "imgopt.cache.store", "zstandard",
            "xxhash", "requests"]
 

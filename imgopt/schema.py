@@ -95,33 +95,59 @@ def from_json(tp: Any, value: Any) -> Any:
     """The typed value of a JSON document for ``tp`` (a result dataclass): the inverse of ``to_json()``.
 
     Used to read results back (cached analyses, scan shards) so the renderers get
-    the same objects a command built.
+    the same objects a command built.  Values typed ``Any`` (and lists of plain values) are not copied
+    deeper than one level: give it a document nothing else will change.
     """
-    if value is None or tp is Any:
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
+    return _converter(tp)(value)
+
+
+_IDENTITY = lambda v: v  # noqa: E731
+_PLAIN = (str, int, bool, bytes, type(None))
+
+
+@functools.lru_cache(maxsize=None)
+def _converter(tp: Any):
+    """One function per type, built once: a warm scan reads hundreds of cached records back, and
+    asking ``typing`` about every value's type was most of that."""
+    if tp is Any:
+        return _IDENTITY
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        for a in args:
-            if a is type(None):
-                continue
-            if dataclasses.is_dataclass(a) and not isinstance(value, dict):
-                continue
-            return from_json(a, value)
-        return value
+        alts = [a for a in args if a is not type(None)]
+
+        def union(v, alts=alts):
+            if v is None:
+                return None
+            for a in alts:
+                if dataclasses.is_dataclass(a) and not isinstance(v, dict):
+                    continue
+                return _converter(a)(v)
+            return v
+        return union
     if origin in (list, tuple):
-        return [from_json(args[0] if args else Any, v) for v in value]
+        item = args[0] if args else Any
+        if item is Any or item in _PLAIN:
+            return lambda v: None if v is None else list(v)
+        return lambda v: None if v is None else [_converter(item)(x) for x in v]
     if origin is dict:
-        return {k: from_json(args[1] if args else Any, v) for k, v in value.items()}
+        val = args[1] if args else Any
+        if val is Any or val in _PLAIN:
+            return lambda v: None if v is None else dict(v)
+        return lambda v: None if v is None else {k: _converter(val)(x) for k, x in v.items()}
     if dataclasses.is_dataclass(tp):
-        kw = {}
-        for field, name, hint in _fields(tp):
-            if name in value:
-                kw[field] = from_json(hint, value[name])
-        return tp(**kw)
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
+        def record(v, tp=tp):
+            if v is None:
+                return None
+            return tp(**{field: conv(v[name]) for field, name, conv in _field_converters(tp) if name in v})
+        return record
+    if tp is float:
+        return lambda v: float(v) if isinstance(v, int) else v
+    return _IDENTITY
+
+
+@functools.lru_cache(maxsize=None)
+def _field_converters(tp: type) -> tuple:
+    return tuple((field, name, _converter(hint)) for field, name, hint in _fields(tp))
 
 
 # file name -> "module:Class" of the document (its id: the ``schema`` field's default, else the module's SCHEMA)

@@ -207,12 +207,14 @@ def _key(base: str, env: Env) -> str:
     return "scan-record:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def record_from_json(doc: dict, spec_ref: str, repository: str, tag: str) -> ImageRecord:
+def record_from_json(doc: dict, spec_ref: str, repository: str, tag: str, *, fresh: bool = False) -> ImageRecord:
+    """The record in ``doc`` under this reference; ``fresh``: the document is this record's alone (just read
+    from the cache), else it is copied first (records of one image under several tags share nothing)."""
     import copy
 
     from imgopt.schema import from_json
 
-    rec = from_json(ImageRecord, copy.deepcopy(doc))  # records of one image under several tags share nothing
+    rec = from_json(ImageRecord, doc if fresh else copy.deepcopy(doc))
     rec.reference, rec.repository, rec.tag = spec_ref, repository, tag
     if rec.analysis is not None:
         rec.analysis["image"]["reference"] = spec_ref
@@ -238,7 +240,7 @@ class _Plan:
         self.read_bytes = self.peak_rss = 0
         for ref, doc in cached.items():  # records the resolve step already found
             c = self.cands[ref]
-            self.records[ref] = record_from_json(doc, ref, c.repository, c.tag)
+            self.records[ref] = record_from_json(doc, ref, c.repository, c.tag, fresh=True)
             self.images_cached += 1
 
     def _cached_record(self, ref: str, key: str | None) -> bool:
@@ -249,7 +251,7 @@ class _Plan:
             return False
         c = self.cands[ref]
         try:
-            self.records[ref] = record_from_json(doc, ref, c.repository, c.tag)
+            self.records[ref] = record_from_json(doc, ref, c.repository, c.tag, fresh=True)
         except (KeyError, TypeError, ValueError):
             return False
         self.images_cached += 1

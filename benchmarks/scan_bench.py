@@ -48,7 +48,8 @@ def load() -> float:
 
 # commands run as a user runs them: with Python's bytecode cache (a shell that sets PYTHONDONTWRITEBYTECODE
 # would make every command compile imgopt's modules again, ~0.3 s of a warm scan)
-USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def user_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def timed(cmd: list[str]) -> tuple[float, int, float]:
@@ -56,7 +57,7 @@ def timed(cmd: list[str]) -> tuple[float, int, float]:
     before = load()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         p = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %M", *cmd], capture_output=True, text=True,
-                           env=USER_ENV)
+                           env=user_env())
         if p.returncode != 0:
             raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
         secs, kb = tf.read().split()[-2:]

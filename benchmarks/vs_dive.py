@@ -42,10 +42,17 @@ def load_builder():
     return mod
 
 
+# commands run as a user runs them: with Python's bytecode cache (PYTHONDONTWRITEBYTECODE in the caller's
+# shell would make every imgopt command compile its modules again)
+def user_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(cmd: list[str]) -> tuple[float, float, str]:
     """(seconds, peak RSS MB, stdout) of one run."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        p = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %M", *cmd], capture_output=True, text=True)
+        p = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %M", *cmd], capture_output=True, text=True,
+                           env=user_env())
         if p.returncode not in (0, 1):  # dive --ci exits 1 when its rules fail
             raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stderr[-2000:]}")
         secs, kb = tf.read().split()[-2:]

@@ -69,6 +69,7 @@ class Estargz:
     tar_order: list[str]  # entry names as the tar stream holds them (dirs without the trailing slash)
     files: dict[str, bytes]  # regular file contents from the tar stream
     diff_id: str  # sha256 of the whole uncompressed stream
+    tar_size: int  # its length
     blob: bytes
 
 
@@ -92,7 +93,7 @@ def parse(blob: bytes) -> Estargz:
         toc_json = tf.extractfile(ti).read()  # type: ignore[union-attr]
     toc = json.loads(toc_json)
     # the whole blob is one ordinary gzip stream of one tar
-    raw = _gunzip_all(blob)
+    raw = _gunzip_all(blob, members)
     order, files = [], {}
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         for m in tf:
@@ -100,16 +101,16 @@ def parse(blob: bytes) -> Estargz:
             if m.isreg():
                 files[m.name] = tf.extractfile(m).read()  # type: ignore[union-attr]
     assert order[-1] == TOC_NAME, "the TOC is not the last tar entry"
-    return Estargz(toc, toc_json, toc_offset, members, order, files, sha(raw), blob)
+    return Estargz(toc, toc_json, toc_offset, members, order, files, sha(raw), len(raw), blob)
 
 
-def _gunzip_all(blob: bytes) -> bytes:
-    out, rest = [], blob
-    while rest:
+def _gunzip_all(blob: bytes, starts: list[int]) -> bytes:
+    """Every member decompressed, concatenated (each from its own slice: linear time)."""
+    view, out = memoryview(blob), []
+    for a, b in zip(starts, starts[1:] + [len(blob)]):
         d = zlib.decompressobj(31)
-        out.append(d.decompress(rest))
-        assert d.eof
-        rest = d.unused_data
+        out.append(d.decompress(view[a:b]))
+        assert d.eof and not d.unused_data, f"gzip member at {a} does not end at {b}"
     return b"".join(out)
 
 

@@ -9,8 +9,9 @@ regular file's payload starts a new gzip member (large files are chunked,
 each chunk a member); prioritized files come first, followed by
 ``.prefetch.landmark`` (or ``.no.prefetch.landmark`` first when nothing is
 prioritized); the TOC ``stargz.index.json`` is the last tar entry in its own
-member; a 51-byte footer gzip member records the TOC offset.  The blob is
-still one valid gzip stream of one valid tar, so any runtime can pull it.
+member, its entries holding only the spec's fields; a 51-byte footer gzip
+member records the TOC offset.  The blob is still one valid gzip stream of
+one valid tar, so any runtime can pull it.
 """
 
 from __future__ import annotations

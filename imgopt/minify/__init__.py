@@ -87,9 +87,12 @@ def plan_and_build(scan: Scan, profile: AccessProfile | None, opts: MinifyOption
     plan = plan_keep(scan, profile, keep_all=opts.keep_all, includes=opts.includes, excludes=opts.excludes,
                      repairs=extra_includes or [])
     store = ContentStore(scan, workdir)
-    planned = plan_layers(scan, plan, opts.layout, store, base_layers=opts.base_layers)
+    # eStargz: every layer must carry a TOC and its startup files before the prefetch
+    # landmark, so keep-base cannot pass the base through as it is
+    planned = plan_layers(scan, plan, opts.layout, store, base_layers=opts.base_layers,
+                          reencode_base=opts.codec == "estargz")
     kept = [p for p in plan.keep]
-    store.prepare(wanted_content(scan.tree, kept))
+    store.prepare(wanted_content(scan.tree, kept) | store.requested)
     image = assemble(scan, planned, opts, workdir)
     files = [(p, n) for p, n in scan.tree.walk() if not n.is_dir]
     kept_files = [(p, n) for p, n in files if p in plan.keep]
@@ -110,20 +113,28 @@ def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workd
     history: list[dict] = []
     orig_hist = [h for h in (src.config.raw.get("history") or []) if isinstance(h, dict)]
     created = src.config.raw.get("created")
-    passthrough = [pl for pl in planned if pl.passthrough is not None]
-    if passthrough:  # keep the base's history entries, up to its last layer
-        seen = 0
-        for h in orig_hist:
-            if seen == len(passthrough):
-                break
-            history.append(h)
-            if not h.get("empty_layer"):
-                seen += 1
+    # the base's layers (passed through, or re-encoded with every entry): their history
+    # entries stay, empty ones between them too; a re-encoded one's comment says so
+    base = [pl for pl in planned if pl.passthrough is not None or pl.reencoded is not None]
+    seen = 0
+    for h in orig_hist:
+        if seen == len(base):
+            break
+        if not h.get("empty_layer"):
+            if base[seen].reencoded is not None:
+                h = {**h, "comment": f"re-encoded by imgopt {__version__} as eStargz, startup files first"}
+            seen += 1
+        history.append(h)
+    for pl in base[seen:]:  # the source had fewer history entries than layers: one per layer still
+        history.append({"created_by": "base layer without a history entry in the source image",
+                         "comment": f"imgopt {__version__}"})
     for i, pl in enumerate(planned):
         if pl.passthrough is not None:
             layers.append(pl.passthrough)
             continue
         layers.append(_write(pl, opts, workdir, f"slim layer {i}"))
+        if pl.reencoded is not None:
+            continue
         h = {"created_by": f"imgopt minify --layout {opts.layout} --compress {opts.codec}: {pl.comment}",
              "comment": f"imgopt {__version__}"}
         if created:

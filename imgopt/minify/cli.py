@@ -16,7 +16,7 @@ def _common(fn):
         click.option("--layout", type=click.Choice(["startup-first", "keep-base", "original", "single"]),
                      default="startup-first", show_default=True,
                      help="startup-first: startup files first in their own layer; keep-base: base layers "
-                          "byte-identical; original: same layer boundaries; single: one layer."),
+                          "byte-identical (re-encoded for estargz); original: same layer boundaries; single: one layer."),
         click.option("--compress", "codec", type=click.Choice(["gzip", "zstd", "estargz", "none"]), default="gzip",
                      show_default=True, help="Layer codec; estargz = lazily pullable gzip (prefetch = startup files)."),
         click.option("--level", type=int, default=None, help="Compression level (gzip/estargz 1-9, zstd 1-22)."),

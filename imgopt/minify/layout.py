@@ -7,9 +7,17 @@
   depend on that (the same input gives the same digests).
 * ``keep-base``: the base image's layers byte-identical (hosts that cached
   them pull only the app part), the app part slimmed and reordered, with
-  whiteouts where the app had deleted or replaced base files.
-* ``original``: the same layer boundaries, each keeping its own kept files.
+  whiteouts where the app had deleted or replaced base files.  For eStargz
+  (``reencode_base``) every base layer is re-encoded instead, all its
+  entries kept, the startup files it holds first: a lazy client could not
+  prefetch anything from a plain tar.
+* ``original``: the same layer boundaries, each keeping its own kept files,
+  the startup files it holds first.
 * ``single``: one layer, startup files first.
+
+Whatever the layout, every layer puts the startup files it holds first
+(:attr:`PlannedLayer.prioritized`): eStargz writes them before
+``.prefetch.landmark``, so a lazy client prefetches every startup file.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from imgopt.image.fs import BoundedFile
 from imgopt.image.model import Layer
 from imgopt.image.tarstream import WHITEOUT_PREFIX, Kind
 from imgopt.minify.keep import KeepPlan
-from imgopt.minify.writer import OutEntry
+from imgopt.minify.writer import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_NAME, OutEntry
 
 LAYOUTS = ("startup-first", "keep-base", "original", "single")
 
@@ -38,7 +46,7 @@ class PlannedLayer:
     prioritized: int = 0  # leading entries that are startup files (eStargz prefetch)
     comment: str = ""
     passthrough: Layer | None = None  # keep this original layer byte for byte
-    history_index: int | None = None  # original layer index whose history to keep (passthrough)
+    reencoded: int | None = None  # the original layer whose every entry this one holds, reordered (keep-base, eStargz)
 
 
 class ContentStore:
@@ -52,6 +60,7 @@ class ContentStore:
         self.scan = scan
         self.workdir = workdir
         self.extracted: dict[tuple[int, str], str] = {}
+        self.requested: set[tuple[int, str]] = set()  # every (layer, path) an opener was made for
 
     def prepare(self, wanted: set[tuple[int, str]]) -> None:
         by_layer: dict[int, set[str]] = {}
@@ -87,6 +96,8 @@ class ContentStore:
 
     def opener(self, layer: int, path: str) -> Callable[[], BinaryIO]:
         """Opens the bytes when called: entries are planned before :meth:`prepare` extracts them."""
+        self.requested.add((layer, path))
+
         def open_() -> BinaryIO:
             if (layer, path) in self.extracted:
                 return open(self.extracted[(layer, path)], "rb")
@@ -194,8 +205,22 @@ def _entries(maker: EntryMaker, order: list[str]) -> list[OutEntry]:
     return out
 
 
+def _startup_first(maker: EntryMaker, startup: list[str], paths: list[str], comment: str) -> PlannedLayer:
+    """One layer of ``paths`` (tree order), the ``startup`` files among them first with
+    their parents and hardlink groups: those are the layer's prioritized entries."""
+    emitted: set[str] = set()
+    members = set(paths)
+    first = _with_parents(_with_hardlink_groups(maker.tree, [p for p in startup if p in members], paths),
+                          members, emitted)
+    rest = [p for p in paths if p not in emitted]
+    entries = _entries(maker, first + rest)
+    return PlannedLayer(entries, sum(1 for e in entries if e.path in emitted), comment)
+
+
 def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
-                base_layers: int | None = None) -> list[PlannedLayer]:
+                base_layers: int | None = None, reencode_base: bool = False) -> list[PlannedLayer]:
+    """The layers of the slim image.  ``reencode_base``: keep-base writes the base
+    layers anew (every entry, startup files first) instead of passing them through."""
     if layout not in LAYOUTS:
         raise BadInput("--layout", f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
     tree = scan.tree
@@ -205,21 +230,19 @@ def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
     traced = set(plan.startup)
     startup = [p for p in all_sorted if p in traced]
     if layout == "keep-base":
-        return _keep_base(scan, plan, maker, startup, base_layers)
+        return _keep_base(scan, plan, maker, startup, base_layers, reencode_base)
     if layout == "original":
         layers = []
         for i in range(len(scan.image.layers)):
             own = [p for p in all_sorted if tree.get(p).layer == i]  # type: ignore[union-attr]
             order = _with_parents(own, plan.keep, set())
-            layers.append(PlannedLayer(_entries(maker, order), 0, f"kept files of original layer {i}",
-                                       history_index=i))
+            layers.append(_startup_first(maker, startup, order, f"kept files of original layer {i}"))
         return layers
     emitted: set[str] = set()
     first = _with_parents(_with_hardlink_groups(tree, startup, all_sorted), plan.keep, emitted)
     rest = [p for p in all_sorted if p not in emitted]
     if layout == "single" or not first:
-        entries = _entries(maker, first + rest)
-        return [PlannedLayer(entries, len(first), "all kept files, startup files first")]
+        return [_startup_first(maker, startup, all_sorted, "all kept files, startup files first")]
     # every layer carries its own parent directories: a directory left out
     # would be created by the runtime with default modes and the current time
     return [
@@ -261,7 +284,7 @@ def guess_base_layers(scan: Scan) -> int:
 
 
 def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str],
-               base_layers: int | None) -> list[PlannedLayer]:
+               base_layers: int | None, reencode: bool) -> list[PlannedLayer]:
     tree = scan.tree
     n = guess_base_layers(scan) if base_layers is None else base_layers
     if not 0 < n < len(scan.image.layers):
@@ -281,7 +304,8 @@ def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str]
             gone = gone or p not in plan.keep
         if gone:
             whiteouts.append(p)
-    layers: list[PlannedLayer] = [PlannedLayer(passthrough=scan.image.layers[i], history_index=i) for i in range(n)]
+    layers: list[PlannedLayer] = [_reencoded(scan, i, startup, maker.store) if reencode
+                                  else PlannedLayer(passthrough=scan.image.layers[i]) for i in range(n)]
     emitted: set[str] = set()
     app_startup = [p for p in startup if p in set(app_paths)]
     first = _with_parents(_with_hardlink_groups(tree, app_startup, app_paths), plan.keep, emitted)
@@ -304,3 +328,57 @@ def _keep_base(scan: Scan, plan: KeepPlan, maker: EntryMaker, startup: list[str]
 def _covered(path: str, whiteouts: list[str]) -> bool:
     """Below the last whiteout?  (The walk is depth first, so that suffices.)"""
     return bool(whiteouts) and path.startswith(whiteouts[-1] + "/")
+
+
+# names an eStargz writer adds at the root of every layer: a base that already is eStargz has them
+_ESTARGZ_OWN = {TOC_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK}
+
+
+def _reencoded(scan: Scan, i: int, startup: list[str], store: ContentStore) -> PlannedLayer:
+    """Every entry of original layer ``i``, written anew: its whiteout markers first (they
+    act on lower layers only, and an engine applying one after a same-layer file of that
+    name would delete the file), then the startup files whose final version it holds
+    (tree order) with their parents and hardlink targets -- the prioritized entries --
+    then the rest in the layer's order.  A path the layer writes twice keeps its last
+    entry, as extraction would."""
+    layer = scan.image.layers[i]
+    listed = [e for e, _ in layer_entries(layer) if e.path not in _ESTARGZ_OWN]
+    last = {e.path: k for k, e in enumerate(listed)}
+    by_path = {e.path: e for k, e in enumerate(listed) if last[e.path] == k}
+    order: list[str] = []
+    placed: set[str] = set()
+
+    def place(p: str) -> None:
+        if p in placed or p not in by_path:
+            return
+        placed.add(p)  # before the recursion: a hardlink cycle ends here
+        if p:
+            place(posixpath.dirname(p))
+        e = by_path[p]
+        if e.kind is Kind.HARDLINK:
+            place(e.linkname)
+        order.append(p)
+
+    for e in by_path.values():
+        if e.is_marker:
+            place(e.path)
+    markers = len(order)
+    tree = scan.tree
+    for p in startup:
+        node = tree.get(p)
+        if node is not None and node.layer == i:
+            place(p)
+    prioritized = len(order) if len(order) > markers else 0
+    order += [p for p in by_path if p not in placed]
+    entries = [_out_entry(by_path[p], i, store) for p in order]
+    return PlannedLayer(entries, prioritized, f"original layer {i}, every entry, startup files first", reencoded=i)
+
+
+def _out_entry(e, layer: int, store: ContentStore) -> OutEntry:
+    """A layer's own tar entry as written again (a whiteout marker is the empty file it was)."""
+    kind = Kind.FILE if e.is_marker else e.kind
+    out = OutEntry(e.path or ".", kind, e.mode, e.uid, e.gid, e.mtime, e.size if kind is Kind.FILE else 0,
+                   e.linkname, e.uname, e.gname, e.devmajor, e.devminor, e.xattrs or None)
+    if out.size:
+        out.content = store.opener(layer, e.path)
+    return out

@@ -9,12 +9,14 @@ regular file's payload starts a new gzip member (large files are chunked,
 each chunk a member); prioritized files come first, followed by
 ``.prefetch.landmark`` (or ``.no.prefetch.landmark`` first when nothing is
 prioritized); the TOC ``stargz.index.json`` is the last tar entry in its own
-member; a 51-byte footer gzip member records the TOC offset.  The blob is
-still one valid gzip stream of one valid tar, so any runtime can pull it.
+member, its entries holding only the spec's fields; a 51-byte footer gzip
+member records the TOC offset.  The blob is still one valid gzip stream of
+one valid tar, so any runtime can pull it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -208,7 +210,7 @@ def write_estargz_layer(entries: list[OutEntry], prioritized: int, level: int | 
         m = _Members(blob, level)
         for e in ordered:
             ent: dict = {"name": e.path + ("/" if e.kind is Kind.DIR and e.path else ""), "type": _TOC_TYPE[e.kind],
-                         "mode": e.mode & 0o7777 | _type_bits(e.kind), "uid": e.uid, "gid": e.gid}
+                         "mode": e.mode & 0o7777, "uid": e.uid, "gid": e.gid}  # the tar header's mode
             if e.mtime:
                 ent["modtime"] = _modtime(e.mtime)
             if e.uname:
@@ -220,19 +222,15 @@ def write_estargz_layer(entries: list[OutEntry], prioritized: int, level: int | 
             if e.kind in (Kind.CHAR, Kind.BLOCK):
                 ent["devMajor"], ent["devMinor"] = e.devmajor, e.devminor
             if e.xattrs:
-                import base64
-
                 ent["xattrs"] = {k: base64.b64encode(v.encode("utf-8", "surrogateescape")).decode()
                                  for k, v in sorted(e.xattrs.items())}
             m.write(tar_header(e))
             if e.kind is Kind.FILE and e.size:
                 ent["size"] = e.size
-                chunks = _write_chunks(e, m, chunk_size)
+                chunks, ent["digest"] = _write_chunks(e, m, chunk_size)
                 ent.update(chunks[0])
-                ent["digest"] = chunks[0].pop("_file_digest")
                 toc.append(ent)
                 for c in chunks[1:]:
-                    c.pop("_file_digest", None)
                     toc.append({"name": ent["name"], "type": "chunk", **c})
                 m.write(_pad(e.size))
             else:
@@ -260,15 +258,9 @@ def write_estargz_layer(entries: list[OutEntry], prioritized: int, level: int | 
     return WrittenLayer(layer, len(ordered), m.tar_size, toc_digest, prioritized)
 
 
-def _type_bits(kind: Kind) -> int:
-    import stat
-
-    return {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_IFLNK, Kind.HARDLINK: stat.S_IFREG,
-            Kind.CHAR: stat.S_IFCHR, Kind.BLOCK: stat.S_IFBLK, Kind.FIFO: stat.S_IFIFO}.get(kind, 0)
-
-
-def _write_chunks(e: OutEntry, m: _Members, chunk_size: int) -> list[dict]:
-    """Payload of a regular file, each chunk starting a gzip member."""
+def _write_chunks(e: OutEntry, m: _Members, chunk_size: int) -> tuple[list[dict], str]:
+    """Payload of a regular file, each chunk starting a gzip member: the chunks' TOC
+    fields (offset, chunkOffset, chunkSize, chunkDigest) and the whole file's digest."""
     chunks: list[dict] = []
     whole = hashlib.sha256()
     assert e.content is not None
@@ -290,14 +282,13 @@ def _write_chunks(e: OutEntry, m: _Members, chunk_size: int) -> list[dict]:
                 whole.update(b)
                 got += len(b)
             left -= n
-            chunks.append({"offset": start, "chunkOffset": pos, "chunkSize": n if left else (n if pos else 0),
-                           "chunkDigest": "sha256:" + h.hexdigest()})
+            # the spec's fields, as the reference writer (estargz.Writer) spells them: chunkOffset
+            # left out when 0 (the first chunk), chunkSize 0 on the last chunk or an unchunked file
+            c: dict = {"offset": start}
+            if pos:
+                c["chunkOffset"] = pos
+            c["chunkSize"] = n if left else 0
+            c["chunkDigest"] = "sha256:" + h.hexdigest()
+            chunks.append(c)
             pos += n
-    # the last chunk (or an unchunked file) has chunkSize 0 per the spec
-    if len(chunks) == 1:
-        chunks[0]["chunkSize"] = 0
-        chunks[0].pop("chunkOffset")
-    else:
-        chunks[-1]["chunkSize"] = 0
-    chunks[0]["_file_digest"] = "sha256:" + whole.hexdigest()
-    return chunks
+    return chunks, "sha256:" + whole.hexdigest()

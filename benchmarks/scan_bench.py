@@ -274,25 +274,26 @@ def single_image(path: Path) -> list[str]:
 
 ANALYSIS = """## Where the time goes
 
-Profiled with cProfile on this fixture (2026-12-01; the scripts are in the report's notes):
+Profiled on this fixture (2026-12-01: py-spy on the scan and its workers, cProfile in-process;
+`benchmarks/scan_profile.py merges|warm`):
 
-* **Listing and resolving** are small requests: the catalog and tag lists (paginated), then one manifest per
-  tag (8 threads); configs only for images that are not in the cache.  A warm re-scan is this, plus reading
-  every image's cached record back, and nothing else: no task is started.  In-process, a warm scan of the
-  210 tags took 2.8 s: ~1 s waiting on the manifest requests, ~0.4 s creating TLS contexts (the client tries
-  https before http even on loopback), ~1.1 s turning cached records back into typed objects
-  (`schema.from_json`; resolving type hints on every call was most of it and is now memoized); the command
-  adds interpreter start-up and imports (~0.3-0.5 s).
+* **Listing and resolving** (the parent, before any task starts): the catalog and tag lists (paginated),
+  then one manifest per tag on 8 threads; on a cold scan also one config per image.  ~2.3 s of a cold
+  scan of 210 tags, during which the workers wait: the plan is made from the resolved images, so layer
+  reads do not yet overlap resolution.  A warm re-scan is this (manifests only) plus reading every image's
+  cached record back (a converter per result type, built once) and interpreter start-up; no task starts.
 * **Distinct layers**: inflating, SHA-256 of the blob and of the tar (both verified), xxh3 of every file,
   the tar headers in Python (~15-25 µs an entry) and the ELF facts of every ELF file.  This is the
   "distinct layers only" row.
-* **Merges** are what keeps a cold scan above 1.25x that row: 210 merges at ~0.35-0.45 s each on two
-  workers.  The merged tree itself is cheap (copy-on-write snapshots of the shared base chains: ~0.06 s an
-  image), but the analyses after it walk the image's *whole* final tree every time -- junk classes (~0.26 s
-  for a pyweb tag under the profiler), duplicates, largest files and totals -- so a merge costs what the
-  image's entries cost, not what its own layers cost.  Making junk, duplicates and the totals per layer
-  (memoized by diffID like dive's per-layer trees, corrected by the upper layers' whiteouts) is the work
-  that would bring the cold scan to the unique bytes.
+* **Merges**: ~60 ms each on a worker (210 of them, two workers), down from ~0.4 s: a merge now starts
+  from what its chain of lower layers left behind -- the merged tree (copy-on-write snapshot), the junk
+  classes, directory sizes, largest files and totals of every subtree it did not touch
+  (imgopt/analyze/treestats.py), dive's path table of the chain, the chain's duplicate groups -- and
+  walks only its own layers' entries and the directories they changed.  What remains is spread thin:
+  the simulated cold starts of the record (~6 ms), the JSON of the analysis and its cache write
+  (~7 ms), dive's stacked lower tree when the image's own layer has whiteouts (a copy of the base's),
+  the duplicate groups' re-sort, the summaries' own rows.  Resolution overlapping the layer reads and
+  the merges' fixed costs are what stand between this and 1.25x.
 """
 
 

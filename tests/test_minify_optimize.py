@@ -102,6 +102,18 @@ def test_the_choice_follows_the_model_per_registry(traced, tmp_path, docker_imag
                                                                             ["chosen"]) != _key(
         choice["public,docker"][1]["optimization"]["chosen"]))
     assert choice["vpc,docker"][0] != choice["public,docker"][0]
+    # imgopt simulate --compare predicts both written images as served: an OCI image with uncompressed
+    # layers is pulled uncompressed (its bytes), not as the gzip a docker-save archive's push would be
+    opt = {t: f"oci:{tmp_path / t.replace(',', '-')}:v1" for t in choice}
+    p = run_imgopt("simulate", opt["public,docker"], "--compare", opt["vpc,docker"], "--registry", "vpc",
+                   "--client", "docker", "--profile", str(traced[2]), "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)["results"]
+    assert len(rows) == 2
+    for row, t in zip(rows, ("public,docker", "vpc,docker")):
+        with open_image(opt[t]) as img:
+            served = sum(l.size for l in img.layers)
+        assert served <= row["bytes_downloaded"] <= served + 50_000  # layers + manifest and config
     # the vpc image (the less usual one: uncompressed layers where the model says so) serves in the engine
     tag = "imgopt-test/optimize-nginx:vpc"
     archive = tmp_path / "vpc.tar"

@@ -21,10 +21,11 @@ def _common(fn):
                      help="Layer codec (default: gzip); estargz = lazily pullable gzip (prefetch = startup files)."),
         click.option("--level", type=int, default=None, help="Compression level (gzip/estargz 1-9, zstd 1-22)."),
         click.option("--optimize-for", "optimize_for", metavar="REGISTRY[,CLIENT]", default=None,
-                     help="Choose codec, level and split (startup layer, then the rest as 1..2x download-"
-                          "concurrency layers, small first) by the least pull + start `imgopt simulate` predicts "
-                          "for this registry and client profile (client default docker), e.g. vpc,docker, "
-                          "public,docker, public,containerd, vpc,lazy. Not with --compress/--level."),
+                     help="Choose codec, level and split (startup files as 1, 2 or n layers, the rest as 1, 2, n or "
+                          "2n; n = the client's download concurrency; small layers first) by the least pull + "
+                          "start `imgopt simulate` predicts for this registry and client profile (client default "
+                          "docker), e.g. vpc,docker, public,docker, public,containerd, vpc,lazy. Replaces "
+                          "--compress/--level; startup-first layout only."),
         click.option("--keep-all", is_flag=True, help="Reorder only: remove nothing, change only layout and codec."),
         click.option("--include", multiple=True, metavar="PATH|GLOB", help="Always keep these (repeatable)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Never keep these (repeatable)."),

@@ -17,7 +17,7 @@ pull + start wins:
 No candidate image is written.  Each layer's tar size and entry count are
 exact (computed from the planned entries); its compressed size is estimated
 from the kept files' tar stream cut into granules (~1/32 of the bytes each):
-every ``stride``-th 1 MiB block of the stream (all of it up to
+every ``stride``-th 256 KiB block of the stream (all of it up to
 :data:`SAMPLE_BUDGET`) is compressed with each codec and level, and a layer's
 size is the sum over its entries of their bytes times their granule's ratio.
 eStargz adds a gzip member per file and its TOC.  The winner is the least

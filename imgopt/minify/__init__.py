@@ -41,8 +41,22 @@ class MinifyOptions:
     includes: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     base_layers: int | None = None  # keep-base: how many leading layers are the base
+    startup_layers: int = 1  # startup-first: the startup files as this many layers, small first
+    rest_layers: int = 1  # startup-first: the files after the startup files as this many layers, small first
+    # "REGISTRY[,CLIENT]" (simulator profiles): codec, level and rest_layers are chosen by
+    # predicting each candidate's pull + start (imgopt.minify.optimize); the three above are ignored
+    optimize_for: str | None = None
 
     def check(self) -> None:
+        if self.optimize_for is not None:
+            from imgopt.minify.optimize import parse_target
+
+            parse_target(self.optimize_for)
+            if self.layout != "startup-first":
+                raise BadInput("--optimize-for", f"chooses the split of the startup-first layout; "
+                                                 f"it cannot be combined with --layout {self.layout}")
+        if self.rest_layers < 1 or self.startup_layers < 1:
+            raise BadInput("startup_layers/rest_layers", "must be at least 1")
         if self.layout not in LAYOUTS:
             raise BadInput("--layout", f"unknown layout {self.layout!r} (choose from {', '.join(LAYOUTS)})")
         if self.codec not in CODECS:
@@ -68,6 +82,7 @@ class SlimImage:
     kept_bytes: int
     original_files: int
     original_bytes: int
+    optimization: object = None  # imgopt.minify.result.Optimization when --optimize-for chose the layout
 
 
 def removed_paths(scan: Scan, plan: KeepPlan) -> list[Removed]:
@@ -87,10 +102,16 @@ def plan_and_build(scan: Scan, profile: AccessProfile | None, opts: MinifyOption
     plan = plan_keep(scan, profile, keep_all=opts.keep_all, includes=opts.includes, excludes=opts.excludes,
                      repairs=extra_includes or [])
     store = ContentStore(scan, workdir)
+    optimization = None
+    if opts.optimize_for is not None:
+        from imgopt.minify.optimize import optimize
+
+        optimization, opts = optimize(scan, plan, profile, opts, store)
     # eStargz: every layer must carry a TOC and its startup files before the prefetch
     # landmark, so keep-base cannot pass the base through as it is
     planned = plan_layers(scan, plan, opts.layout, store, base_layers=opts.base_layers,
-                          reencode_base=opts.codec == "estargz")
+                          reencode_base=opts.codec == "estargz", startup_layers=opts.startup_layers,
+                          rest_layers=opts.rest_layers)
     kept = [p for p in plan.keep]
     store.prepare(wanted_content(scan.tree, kept) | store.requested)
     image = assemble(scan, planned, opts, workdir)
@@ -98,7 +119,7 @@ def plan_and_build(scan: Scan, profile: AccessProfile | None, opts: MinifyOption
     kept_files = [(p, n) for p, n in files if p in plan.keep]
     return SlimImage(image, plan, removed_paths(scan, plan), len(kept_files),
                      sum(n.size for _, n in kept_files if n.kind is Kind.FILE), len(files),
-                     sum(n.size for _, n in files if n.kind is Kind.FILE))
+                     sum(n.size for _, n in files if n.kind is Kind.FILE), optimization)
 
 
 def _write(pl: PlannedLayer, opts: MinifyOptions, workdir: str, subject: str) -> Layer:
@@ -135,7 +156,10 @@ def assemble(scan: Scan, planned: list[PlannedLayer], opts: MinifyOptions, workd
         layers.append(_write(pl, opts, workdir, f"slim layer {i}"))
         if pl.reencoded is not None:
             continue
-        h = {"created_by": f"imgopt minify --layout {opts.layout} --compress {opts.codec}: {pl.comment}",
+        how = f"--optimize-for {opts.optimize_for} (chose --compress {opts.codec}" + \
+            (f" --level {opts.level}" if opts.level is not None else "") + ")" if opts.optimize_for \
+            else f"--compress {opts.codec}"
+        h = {"created_by": f"imgopt minify --layout {opts.layout} {how}: {pl.comment}",
              "comment": f"imgopt {__version__}"}
         if created:
             h = {"created": created, **h}

@@ -17,9 +17,15 @@ def _common(fn):
                      default="startup-first", show_default=True,
                      help="startup-first: startup files first in their own layer; keep-base: base layers "
                           "byte-identical (re-encoded for estargz); original: same layer boundaries; single: one layer."),
-        click.option("--compress", "codec", type=click.Choice(["gzip", "zstd", "estargz", "none"]), default="gzip",
-                     show_default=True, help="Layer codec; estargz = lazily pullable gzip (prefetch = startup files)."),
+        click.option("--compress", "codec", type=click.Choice(["gzip", "zstd", "estargz", "none"]), default=None,
+                     help="Layer codec (default: gzip); estargz = lazily pullable gzip (prefetch = startup files)."),
         click.option("--level", type=int, default=None, help="Compression level (gzip/estargz 1-9, zstd 1-22)."),
+        click.option("--optimize-for", "optimize_for", metavar="REGISTRY[,CLIENT]", default=None,
+                     help="Choose codec, level and split (startup files as 1, 2 or n layers, the rest as 1, 2, n or "
+                          "2n; n = the client's download concurrency; small layers first) by the least pull + "
+                          "start `imgopt simulate` predicts for this registry and client profile (client default "
+                          "docker), e.g. vpc,docker, public,docker, public,containerd, vpc,lazy. Replaces "
+                          "--compress/--level; startup-first layout only."),
         click.option("--keep-all", is_flag=True, help="Reorder only: remove nothing, change only layout and codec."),
         click.option("--include", multiple=True, metavar="PATH|GLOB", help="Always keep these (repeatable)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Never keep these (repeatable)."),
@@ -89,11 +95,17 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
     from imgopt.minify.pipeline import SlimOptions
     from imgopt.trace.probes import load_probes
 
+    from imgopt.errors import BadInput
+
+    if kw["optimize_for"] is not None:
+        for flag, v in (("--compress", kw["codec"]), ("--level", kw["level"])):
+            if v is not None:
+                raise BadInput(flag, "--optimize-for chooses the codec and level; give one or the other")
     options = SlimOptions(
         output=kw["dest"],
-        minify=MinifyOptions(layout=kw["layout"], codec=kw["codec"], level=kw["level"], keep_all=kw["keep_all"],
-                             includes=list(kw["include"]), excludes=list(kw["exclude"]),
-                             base_layers=kw["base_layers"]),
+        minify=MinifyOptions(layout=kw["layout"], codec=kw["codec"] or "gzip", level=kw["level"],
+                             keep_all=kw["keep_all"], includes=list(kw["include"]), excludes=list(kw["exclude"]),
+                             base_layers=kw["base_layers"], optimize_for=kw["optimize_for"]),
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
         max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"], kept=kw["kept_file"],

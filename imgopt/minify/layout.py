@@ -68,7 +68,7 @@ class ContentStore:
             if not self._in_place(layer, path):
                 by_layer.setdefault(layer, set()).add(path)
         for i, paths in sorted(by_layer.items()):
-            self._extract(i, paths)
+            self._extract(i, paths - {p for (l, p) in self.extracted if l == i})
 
     def _in_place(self, layer: int, path: str) -> bool:
         l = self.scan.image.layers[layer]
@@ -77,6 +77,8 @@ class ContentStore:
     def _extract(self, i: int, paths: set[str]) -> None:
         from imgopt.image.tarstream import iter_entries
 
+        if not paths:
+            return
         layer = self.scan.image.layers[i]
         d = tempfile.mkdtemp(prefix=f"content-{i}-", dir=self.workdir)
         n = 0
@@ -218,9 +220,12 @@ def _startup_first(maker: EntryMaker, startup: list[str], paths: list[str], comm
 
 
 def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
-                base_layers: int | None = None, reencode_base: bool = False) -> list[PlannedLayer]:
+                base_layers: int | None = None, reencode_base: bool = False,
+                startup_layers: int = 1, rest_layers: int = 1) -> list[PlannedLayer]:
     """The layers of the slim image.  ``reencode_base``: keep-base writes the base
-    layers anew (every entry, startup files first) instead of passing them through."""
+    layers anew (every entry, startup files first) instead of passing them through.
+    ``startup_layers`` / ``rest_layers`` (startup-first): the startup files, and the
+    files after them, as that many layers each, small ones first (:func:`split_sizes`)."""
     if layout not in LAYOUTS:
         raise BadInput("--layout", f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
     tree = scan.tree
@@ -245,10 +250,54 @@ def plan_layers(scan: Scan, plan: KeepPlan, layout: str, store: ContentStore, *,
         return [_startup_first(maker, startup, all_sorted, "all kept files, startup files first")]
     # every layer carries its own parent directories: a directory left out
     # would be created by the runtime with default modes and the current time
-    return [
-        PlannedLayer(_entries(maker, first), len(first), f"{len(startup)} traced files (startup and probes)"),
-        PlannedLayer(_entries(maker, _with_parents(rest, plan.keep, set())), 0, "the rest of the kept files"),
-    ]
+    out = []
+    heads = split_sizes(tree, first, startup_layers)
+    for k, part in enumerate(heads):
+        what = f"{len(startup)} traced files (startup and probes)" + \
+            (f", part {k + 1} of {len(heads)}" if len(heads) > 1 else "")
+        entries = _entries(maker, _with_parents(part, plan.keep, set()) if k else part)
+        out.append(PlannedLayer(entries, len(entries), what))
+    parts = split_sizes(tree, rest, rest_layers)
+    for k, part in enumerate(parts):
+        what = "the rest of the kept files" if len(parts) == 1 else f"the rest of the kept files, part {k + 1} of " \
+                                                                    f"{len(parts)}"
+        out.append(PlannedLayer(_entries(maker, _with_parents(part, plan.keep, set())), 0, what))
+    return out
+
+
+def entry_bytes(tree: FileTree, path: str) -> int:
+    """About what ``path`` adds to a layer tar: a header block, and a file's content."""
+    n = tree.get(path)
+    return 512 + (n.size if n is not None and n.kind in (Kind.FILE, Kind.HARDLINK) else 0)
+
+
+def split_sizes(tree: FileTree, rest: list[str], parts: int) -> list[list[str]]:
+    """``rest`` (in layer order) cut into at most ``parts`` runs whose sizes grow as 1 : 2 : ... : parts.
+
+    Small layers first: the engine extracts a layer once it has arrived and its parent is
+    extracted, so a small first layer starts the CPU while the larger ones still download.
+    Cuts fall between paths of the list; a hardlink whose target lands in another layer is
+    written as a copy of the file (:class:`EntryMaker`), so any cut keeps the filesystem.
+    The cuts depend only on the paths and their sizes: the same input, the same layers.
+    """
+    if parts < 1:
+        raise ValueError(parts)
+    if not rest:
+        return [[]]  # an empty rest layer, as always: the layout does not depend on what is left
+    sizes = [entry_bytes(tree, p) for p in rest]
+    total = sum(sizes)
+    weights = list(range(1, parts + 1))
+    bounds = [total * sum(weights[: j + 1]) / sum(weights) for j in range(parts)]
+    out: list[list[str]] = [[]]
+    acc = 0
+    j = 0
+    for p, sz in zip(rest, sizes):
+        if out[-1] and j < parts - 1 and acc + sz / 2 > bounds[j]:
+            out.append([])
+            j += 1
+        out[-1].append(p)
+        acc += sz
+    return out
 
 
 def _with_hardlink_groups(tree: FileTree, first: list[str], candidates: list[str]) -> list[str]:

@@ -100,6 +100,55 @@ class KeptDirectory:
 
 
 @dataclass
+class LayerEstimate:
+    """One layer of a candidate layout, as the simulator was given it."""
+
+    compressed_bytes: int  # estimated (see Optimization.size_estimate)
+    uncompressed_bytes: int  # the layer's tar, exact
+    entries: int
+    files: int
+
+
+@dataclass
+class LayoutCandidate:
+    """A layout --optimize-for considered: the startup files as ``startup_layers`` layers, then the rest as
+    ``rest_layers`` layers, each run small layers first."""
+
+    codec: str  # gzip | zstd | none | estargz
+    level: int | None
+    startup_layers: int
+    rest_layers: int
+    layers: list[LayerEstimate]
+    compressed_bytes: int  # estimated total
+    pull_seconds: float  # predicted cold pull
+    total_seconds: float  # predicted pull + start until the app is ready
+    network_seconds: float  # of the critical path: waiting on the network
+    cpu_seconds: float  # of the critical path: decompress + extract
+
+    @property
+    def label(self) -> str:
+        lvl = f"-{self.level}" if self.level is not None else ""
+        return f"{self.codec}{lvl}, {self.startup_layers} startup + {self.rest_layers} rest layers"
+
+
+@dataclass
+class Optimization:
+    """What ``--optimize-for`` searched and chose."""
+
+    target: str  # as given: REGISTRY[,CLIENT]
+    registry: str
+    client: str
+    host: str
+    ready_time: float  # the app's traced seconds until ready, part of every candidate's total
+    size_estimate: str  # how compressed sizes were estimated
+    candidates: list[LayoutCandidate]  # every one considered, in search order
+    chosen: LayoutCandidate
+    default: LayoutCandidate | None  # the default slim layout (gzip-6, startup + rest), when the client can pull it
+    predicted_gain_seconds: float | None  # default minus chosen total (None: no default to compare with)
+    why: str
+
+
+@dataclass
 class MinifyResult:
     """The slim image written, against the original: sizes, what was removed, verification."""
 
@@ -118,6 +167,7 @@ class MinifyResult:
     tags: list[str]  # the names the slim image was written with (never the source's own)
     probing: ProbingSummary | None  # zero-config probing (None: the probes came from a probe file)
     dirs: list[KeptDirectory]  # served and listed directories
+    optimization: Optimization | None  # --optimize-for: the candidates, their predictions, the choice (else None)
     schema: str = SCHEMA
 
     def to_json(self) -> dict[str, Any]:
@@ -239,8 +289,9 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
         tags=written_names(dest, new),
         probing=probing_summary(profile),
         dirs=[KeptDirectory(d.path, d.reason, d.kept, d.files, d.bytes, d.why) for d in slim.plan.dirs],
+        optimization=slim.optimization,
     )
 
 
-__all__ = ["MinifyResult", "RemovedFiles", "KeptFiles", "minify_result", "removed_files", "kept_files", "SCHEMA",
+__all__ = ["MinifyResult", "Optimization", "LayoutCandidate", "LayerEstimate", "RemovedFiles", "KeptFiles", "minify_result", "removed_files", "kept_files", "SCHEMA",
            "REMOVED_SCHEMA", "KEPT_SCHEMA"]

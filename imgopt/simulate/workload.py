@@ -3,7 +3,8 @@
 From an :class:`~imgopt.image.model.Image`: the compressed size a registry
 serves (the descriptor size; for layers stored uncompressed, as ``docker
 save`` writes them, the gzip size a push would produce, measured by
-compressing the tar), the uncompressed tar size, the number of entries to
+compressing the tar; an OCI layer whose media type says uncompressed tar is
+served as it is), the uncompressed tar size, the number of entries to
 create, and (for lazy pulls) where each file sits in its layer.
 
 Reading layers is the slow part, so results are cached per layer digest in
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from imgopt.cache.location import default_dir, disabled
 from imgopt.errors import BadInput
+from imgopt.image import mediatypes as mt
 from imgopt.image.codecs import CHUNK, Compression
 from imgopt.image.model import Image, Layer
 from imgopt.image.tarstream import Kind, iter_entries
@@ -231,10 +233,16 @@ def from_image(image: Image, *, want_codecs: tuple[str, ...] = (), want_files: b
     for i, layer in enumerate(image.layers):
         stored = layer.compression.value
         need = set(want_codecs)
-        if stored == "none":
+        # docker save / the daemon store every layer as a plain tar that a push compresses; an
+        # OCI descriptor that says "uncompressed tar" was chosen so (minify --compress none) and
+        # is pushed and served as it is
+        pushed_as_is = layer.descriptor.media_type == mt.OCI_LAYER_TAR
+        if stored == "none" and not pushed_as_is:
             need.add(PUSH_CODEC)  # what a push would serve
         st = measure_layer(layer, want_codecs=tuple(sorted(need)), want_files=want_files)
-        if stored == "none":
+        if stored == "none" and pushed_as_is:
+            codec, size, est = "none", st["uncompressed"], False
+        elif stored == "none":
             codec, size, est = PUSH_CODEC, st[f"size_{PUSH_CODEC}"], True
         else:
             codec, size, est = stored, layer.size, False

@@ -28,6 +28,7 @@ def render(rep: MinifyResult, options: RenderOptions) -> str:
                          + (f", ready in {r.ready_time:.2f} s" if r.ready_time else ""))
         for a in v.added[:10]:
             lines.append(f"    added {a.path}: {a.why}")
+    lines += _optimization_lines(rep)
     lines += ["", "  kept by reason:"]
     for k, t in rep.kept_by_reason.items():
         lines.append(f"    {k:<28} {human(t.bytes):>10} in {t.files:,} files")
@@ -43,6 +44,30 @@ def render(rep: MinifyResult, options: RenderOptions) -> str:
     lines += _probing_lines(rep)
     lines.append(f"\n  done in {rep.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _optimization_lines(rep: MinifyResult) -> list[str]:
+    """--optimize-for: the choice, its predicted gain, and every candidate's prediction."""
+    o = rep.optimization
+    if o is None:
+        return []
+    c = o.chosen
+    gain = ""
+    if o.default is not None:
+        d = o.default
+        pct = 100 * o.predicted_gain_seconds / d.total_seconds if d.total_seconds else 0.0
+        gain = (f"; default {d.label}: {d.total_seconds:.2f} s, predicted gain {o.predicted_gain_seconds:.2f} s "
+                f"({pct:.0f} %)")
+    lines = ["", f"  optimized for   {o.registry},{o.client} (host {o.host}): {c.label}, predicted pull + start "
+                 f"{c.total_seconds:.2f} s{gain}",
+             f"    why: {o.why}",
+             f"    sizes: {o.size_estimate}",
+             "    candidates (predicted pull, pull + start; estimated compressed size):"]
+    for k in sorted(o.candidates, key=lambda k: (k.total_seconds, len(k.layers))):
+        mark = "*" if k is c or k == c else " "
+        lines.append(f"    {mark} {k.label:<34} {k.pull_seconds:7.2f} s {k.total_seconds:7.2f} s   "
+                     f"{human(k.compressed_bytes):>10}")
+    return lines
 
 
 def _probing_lines(rep: MinifyResult) -> list[str]:

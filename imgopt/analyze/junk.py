@@ -188,11 +188,21 @@ class JunkReport:
 
     @property
     def removable_bytes(self) -> int:
-        return sum(c.bytes for c in self.classes if c.safe_to_remove)
+        return removable_bytes(self.classes)
 
     @property
     def possibly_removable_bytes(self) -> int:
-        return sum(c.bytes for c in self.classes if not c.safe_to_remove)
+        return possibly_removable_bytes(self.classes)
+
+
+def removable_bytes(classes: list[JunkClass]) -> int:
+    """Bytes in the classes that are safe to remove."""
+    return sum(c.bytes for c in classes if c.safe_to_remove)
+
+
+def possibly_removable_bytes(classes: list[JunkClass]) -> int:
+    """Bytes in the classes to review before removing."""
+    return sum(c.bytes for c in classes if not c.safe_to_remove)
 
 
 _BUILTIN: list[JunkRule] | None = None

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from imgopt.analyze.directories import MAX_DEPTH, select_directories
 from imgopt.analyze.junk import (JunkClass, JunkContext, JunkFile, JunkRule, builtin_rules, classify,
-                                 configured_locales, detectors_for, globset)
+                                 configured_locales, detectors_for, globset, possibly_removable_bytes,
+                                 removable_bytes)
 from imgopt.analyze.result import DirectorySize
 from imgopt.image.filetree import FileTree, Node
 from imgopt.image.tarstream import Kind
@@ -143,11 +144,11 @@ class TreeStats:
 
     @property
     def removable_junk_bytes(self) -> int:
-        return sum(c.bytes for c in self.junk if c.safe_to_remove)
+        return removable_bytes(self.junk)
 
     @property
     def possibly_removable_bytes(self) -> int:
-        return sum(c.bytes for c in self.junk if not c.safe_to_remove)
+        return possibly_removable_bytes(self.junk)
 
 
 def _rules_key(rules: list[JunkRule]) -> tuple:

@@ -39,7 +39,7 @@ from imgopt.image.codecs import _deflate_mod
 from imgopt.image.tarstream import Kind
 from imgopt.minify.layout import ContentStore, PlannedLayer, plan_layers, wanted_content
 from imgopt.minify.result import LayerEstimate, LayoutCandidate, Optimization
-from imgopt.minify.writer import OutEntry, tar_header
+from imgopt.minify.writer import OutEntry, content_chunks, tar_header
 
 # search order = tie-break order: the default slim codec first
 CODECS: tuple[tuple[str, int | None], ...] = (
@@ -115,15 +115,7 @@ def _entry_stream(e: OutEntry):
     """The tar bytes of one entry, in pieces."""
     yield tar_header(e)
     if e.kind is Kind.FILE and e.size:
-        assert e.content is not None
-        left = e.size
-        with e.content() as f:
-            while left > 0:
-                b = f.read(min(BLOCK, left))
-                if not b:
-                    raise OSError(f"short content for {e.path}")
-                yield b
-                left -= len(b)
+        yield from content_chunks(e, BLOCK)
         if e.size % 512:
             yield b"\0" * (512 - e.size % 512)
 

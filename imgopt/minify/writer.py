@@ -93,18 +93,24 @@ class WrittenLayer:
     prioritized: int = 0
 
 
-def _copy_content(e: OutEntry, sink: Callable[[bytes], None]) -> None:
+def content_chunks(e: OutEntry, chunk: int = CHUNK):
+    """A regular file's ``e.size`` bytes from its content, in pieces (OSError if the content is short)."""
     if not e.size:
         return
     assert e.content is not None, e.path
     left = e.size
     with e.content() as f:
         while left > 0:
-            b = f.read(min(CHUNK, left))
+            b = f.read(min(chunk, left))
             if not b:
                 raise OSError(f"short content for {e.path}")
-            sink(b)
+            yield b
             left -= len(b)
+
+
+def _copy_content(e: OutEntry, sink: Callable[[bytes], None]) -> None:
+    for b in content_chunks(e):
+        sink(b)
 
 
 def write_plain_layer(entries: Iterable[OutEntry], codec: Compression, level: int | None, workdir: str,

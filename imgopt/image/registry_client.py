@@ -630,18 +630,23 @@ class RegistryClient:
         path = f"/v2/{self.repo}/manifests/{reference}"
         resp = self.request("GET", path, what="manifest", headers={"Accept": MANIFEST_ACCEPT}, stream=True)
         with resp:
-            raw = bytearray()
-            try:
-                for chunk in resp.iter_content(65536):
-                    raw += chunk
-                    if len(raw) > MAX_MANIFEST:
-                        break
-            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                raise RegistryError(self.subject, f"connection lost while reading the manifest: {_reason(e)}") from None
+            raw = self._bounded_body(resp, MAX_MANIFEST, "manifest")
         if len(raw) > MAX_MANIFEST:
             raise BadInput(self.subject, f"manifest is larger than {MAX_MANIFEST} bytes")
         ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
         return bytes(raw), ctype, resp.headers.get("Docker-Content-Digest", "")
+
+    def _bounded_body(self, resp: requests.Response, limit: int, what: str) -> bytearray:
+        """A response body read up to just past ``limit`` bytes (the caller says what is too large)."""
+        raw = bytearray()
+        try:
+            for chunk in resp.iter_content(65536):
+                raw += chunk
+                if len(raw) > limit:
+                    break
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise RegistryError(self.subject, f"connection lost while reading the {what}: {_reason(e)}") from None
+        return raw
 
     def _pages(self, path: str, key: str, what: str, page_size: int | None) -> Iterator[str]:
         """Items of a paginated list (``key`` of each JSON page), following ``Link: <...>; rel="next"``."""
@@ -653,15 +658,7 @@ class RegistryClient:
             seen.add(url)
             resp = self.request("GET", url, what=what, headers={"Accept": "application/json"}, stream=True)
             with resp:
-                raw = bytearray()
-                try:
-                    for chunk in resp.iter_content(65536):
-                        raw += chunk
-                        if len(raw) > MAX_ARCHIVE_JSON:
-                            break
-                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                    raise RegistryError(self.subject, f"connection lost while reading the {what}: "
-                                                      f"{_reason(e)}") from None
+                raw = self._bounded_body(resp, MAX_ARCHIVE_JSON, what)
                 nxt = resp.links.get("next", {}).get("url")
             doc = load_json(bytes(raw), self.subject, MAX_ARCHIVE_JSON, what)  # bounded: BadInput if hostile
             items = (doc.get(key) or []) if isinstance(doc, dict) else None

@@ -149,6 +149,11 @@ def test_same_inputs_same_digest_and_per_client_codecs(traced, tmp_path):
     (["--optimize-for", "vpc", "--compress", "zstd"], "--compress"),
     (["--optimize-for", "vpc", "--level", "9"], "--level"),
     (["--optimize-for", "vpc", "--layout", "single"], "--layout single"),
+    (["--optimize-for", "vpc", "--split", "2,2"], "--split"),
+    (["--split", "3"], "--split"),
+    (["--split", "0,2"], "--split"),
+    (["--split", "2,x"], "--split"),
+    (["--split", "2,2", "--layout", "original"], "--layout original"),
 ])
 def test_bad_optimize_for_is_one_line_exit_2(tmp_path, args, needle):
     out = tmp_path / "never.tar"
@@ -178,3 +183,20 @@ def test_split_layers_keep_the_filesystem(tmp_path, startup_layers, rest_layers)
     assert _listing(str(out)) == _listing(str(SAMPLE_TAR))
     with open_image(str(out)) as img:
         assert 1 + 1 < len(img.layers) <= startup_layers + rest_layers
+
+
+def test_split_flag_writes_that_many_layers(tmp_path):
+    """``--split 2,3`` from the command line: 2 startup layers, 3 for the rest, the same filesystem; the
+    default is 1 + 1."""
+    prof = tmp_path / "profile.json"
+    _profile(STARTUP).save(str(prof))
+    counts = {}
+    for split in (None, "2,3"):
+        out = tmp_path / f"split-{split}.tar"
+        p = run_imgopt("minify", str(SAMPLE_TAR), "--profile", str(prof), "--keep-all", "--verify", "none", "-q",
+                       *(["--split", split] if split else []), "-o", f"docker-archive:{out}:imgopt-test/split:v1")
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert _listing(str(out)) == _listing(str(SAMPLE_TAR))
+        with open_image(str(out)) as img:
+            counts[split] = len(img.layers)
+    assert counts == {None: 2, "2,3": 5}

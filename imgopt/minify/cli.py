@@ -26,6 +26,10 @@ def _common(fn):
                           "start `imgopt simulate` predicts for this registry and client profile (client default "
                           "docker), e.g. vpc,docker, public,docker, public,containerd, vpc,lazy. Replaces "
                           "--compress/--level; startup-first layout only."),
+        click.option("--split", "split", metavar="STARTUP,REST", default=None,
+                     help="startup-first: the startup files as STARTUP layers and the rest as REST layers, sizes "
+                          "growing 1 : 2 : ... so the first layers arrive and extract early (default 1,1). "
+                          "--optimize-for chooses it instead."),
         click.option("--keep-all", is_flag=True, help="Reorder only: remove nothing, change only layout and codec."),
         click.option("--include", multiple=True, metavar="PATH|GLOB", help="Always keep these (repeatable)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Never keep these (repeatable)."),
@@ -101,11 +105,15 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
         for flag, v in (("--compress", kw["codec"]), ("--level", kw["level"])):
             if v is not None:
                 raise BadInput(flag, "--optimize-for chooses the codec and level; give one or the other")
+        if kw["split"] is not None:
+            raise BadInput("--split", "--optimize-for chooses the split; give one or the other")
+    startup_layers, rest_layers = _parse_split(kw["split"], kw["layout"])
     options = SlimOptions(
         output=kw["dest"],
         minify=MinifyOptions(layout=kw["layout"], codec=kw["codec"] or "gzip", level=kw["level"],
                              keep_all=kw["keep_all"], includes=list(kw["include"]), excludes=list(kw["exclude"]),
-                             base_layers=kw["base_layers"], optimize_for=kw["optimize_for"]),
+                             base_layers=kw["base_layers"], optimize_for=kw["optimize_for"],
+                             startup_layers=startup_layers, rest_layers=rest_layers),
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),
         max_rounds=kw["max_rounds"], timeout=kw["timeout"], force=kw["force"], removed=kw["removed_file"], kept=kw["kept_file"],
@@ -121,6 +129,20 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
     result = api.slim(image, options, source=source) if trace_first else api.minify(image, profile, options,
                                                                                      source=source)
     emit(render("minify", fmt, result))
+
+
+def _parse_split(spec: str | None, layout: str) -> tuple[int, int]:
+    """``--split 3,6`` -> (3, 6); the default one startup layer and one for the rest."""
+    from imgopt.errors import BadInput
+
+    if spec is None:
+        return 1, 1
+    if layout != "startup-first":
+        raise BadInput("--split", f"splits the startup-first layout; it cannot be combined with --layout {layout}")
+    parts = spec.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and 1 <= int(p) <= 64 for p in parts):
+        raise BadInput("--split", f"{spec!r}: expected STARTUP,REST, two layer counts from 1 to 64 (e.g. 3,6)")
+    return int(parts[0]), int(parts[1])
 
 
 __all__ = ["minify", "slim"]

@@ -302,10 +302,10 @@ def app_probe(name: str) -> dict:
     if name == "sample":
         return {"port": 8080, "path": "/", "expect_body": "imgopt-sample ok"}
     probes = _build_apps().load_probe(name)["probes"]
-    http = [p for p in probes if p.get("type") == "http"]
-    if not http:
-        raise SystemExit(f"{name}: no HTTP probe (jobs are not supported by this validation)")
-    return http[0]
+    usable = [p for p in probes if p.get("type") == "http"] or [p for p in probes if p.get("type") == "exit"]
+    if not usable:
+        raise SystemExit(f"{name}: no HTTP or exit probe (TCP-only apps are not supported by this validation)")
+    return usable[0]
 
 
 def _slim_tar(tar_bytes: bytes) -> bytes:
@@ -412,8 +412,11 @@ def run_until_ready(api, ref: str, probe: dict, timeout: float = 120) -> tuple[f
     """Create + start + probe. Returns (create+start s, start-returned -> ready s, total s).
 
     The prober is started first (no interpreter start-up inside the measurement) and joins the
-    container's network namespace (network none: loopback only) when given its pid.
+    container's network namespace (network none: loopback only) when given its pid.  A job
+    (an ``exit`` probe) is ready when it has exited with the expected code and output.
     """
+    if probe.get("type") == "exit":
+        return _run_job(api, ref, probe, timeout)
     poller = subprocess.Popen(["/usr/bin/python3", "-c", POLLER, str(probe["port"]), probe.get("path", "/"),
                                probe.get("expect_body", ""), str(timeout)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -439,6 +442,25 @@ def run_until_ready(api, ref: str, probe: dict, timeout: float = 120) -> tuple[f
             api.remove_container(cid, force=True)
 
 
+def _run_job(api, ref: str, probe: dict, timeout: float) -> tuple[float, float, float]:
+    cid = None
+    try:
+        t0 = time.monotonic()
+        cid = api.create_container(ref, host_config=api.create_host_config(network_mode="none"))["Id"]
+        api.start(cid)
+        t1 = time.monotonic()
+        code = api.wait(cid, timeout=probe.get("timeout", timeout))["StatusCode"]
+        t_done = time.monotonic()
+        out = api.logs(cid).decode(errors="replace")
+        if code != probe.get("expect_exit", 0) or probe.get("expect_output", "") not in out:
+            raise RuntimeError(f"{ref}: job exited {code}, expected {probe.get('expect_exit', 0)} with "
+                               f"{probe.get('expect_output', '')!r} (output: {out[-300:]})")
+        return t1 - t0, t_done - t1, t_done - t0
+    finally:
+        if cid:
+            api.remove_container(cid, force=True)
+
+
 @dataclass
 class Point:
     image: str
@@ -450,6 +472,7 @@ class Point:
     starts: list[float] = field(default_factory=list)
     dl_phase: list[float] = field(default_factory=list)  # last Download complete
     unpack_tail: list[float] = field(default_factory=list)  # total pull - last download complete
+    layer_unpack: list[list] = field(default_factory=list)  # per rep: each layer's unpack s (calibrate's definition)
     predicted: dict = field(default_factory=dict)  # with the host profile calibrated once, up front
     predicted_block: dict = field(default_factory=dict)  # with the profile re-calibrated before this link's block
 
@@ -484,6 +507,7 @@ def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Poi
         last_dl = max(l["dl_end"] or 0 for l in timing.layers)
         pt.dl_phase.append(last_dl)
         pt.unpack_tail.append(timing.total - last_dl)
+        pt.layer_unpack.append([None if u is None else round(u, 4) for u in C.unpack_durations(timing)])
     log(f"  {repo_tag} @ {pt.rate or '-'} Mbit/s rtt {pt.rtt_ms:g} ms: pull {pt.pull:.2f} s "
         f"(runs {', '.join(f'{x:.2f}' for x in pt.pulls)}), start {pt.start:.2f} s "
         f"(create+start {statistics.median(pt.create_start):.3f} s)")
@@ -543,8 +567,10 @@ def predict(addr: str, repo_tag: str, host: str, link: str, ready: float) -> dic
     opts = A.SimulateOptions(registries=[link], clients=["docker"], host=host, ready_time=ready)
     r = A.simulate_images(f"docker://{addr}/{repo_tag}", opts, source=SourceOptions(insecure=True)).results[0]
     dl_end = max((t["end"] for t in r.timeline if t["task"].endswith("download")), default=0.0)
+    unpack = {t["layer"]: round(t["busy"], 4) for t in r.timeline if t["task"].endswith("decompress+extract")}
     return {"pull": r.pull, "start": r.start, "total": r.total, "dl_phase": dl_end,
-            "breakdown": r.breakdown, "compressed": r.bytes_downloaded}
+            "breakdown": r.breakdown, "compressed": r.bytes_downloaded,
+            "layer_unpack": [unpack.get(i) for i in sorted(unpack)]}
 
 
 # -------------------------------------------------------------------- report

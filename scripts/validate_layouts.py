@@ -72,8 +72,7 @@ class Candidate:
     predicted_by_optimizer: dict = field(default_factory=dict)  # rate -> the optimizer's own prediction, s
 
 
-def log(msg: str) -> None:
-    V.log(msg)
+log = V.log
 
 
 def _run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -115,8 +114,7 @@ def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], gri
         p = _run([IMGOPT, "minify", archive, "--profile", str(prof), "--probe", str(probe), *flags,
                   "--verify", "native" if verify else "none", "--format", "json", "-q", "-o", dest], env)
         doc = json.loads(p.stdout)
-        log(f"  {app} {label}: {doc.get('slim', {}).get('compressed_bytes', 0) / 1e6 if isinstance(doc.get('slim'), dict) else 0:.1f} MB "
-            f"in {time.monotonic() - t:.0f} s")
+        log(f"  {app} {label}: {doc['slim']['compressed_bytes'] / 1e6:.1f} MB in {time.monotonic() - t:.0f} s")
         return {"dest": dest, "doc": doc}
 
     for label, codec, level, split in grid:
@@ -269,7 +267,7 @@ def _drop_pulled(api, app: str) -> None:
     for img in api.images():
         for tag in img.get("RepoTags") or []:
             if tag.startswith(prefix) and "-p" in tag[len(prefix):]:
-                V.C.remove_image(api, tag)
+                C.remove_image(api, tag)
     api.prune_containers()
     os.sync()
     time.sleep(5)
@@ -300,18 +298,16 @@ def summarize(images, rates, cands, points, ready) -> dict:
                 "default_pull": d.pull, "optimized_pull": o.pull,
                 "predicted_ratio": o.predicted["total"] / d.predicted["total"], "rho": spearman(pred, meas),
                 "best_measured": cs[min(range(len(cs)), key=lambda i: meas[i])].label,
-                "candidates": [{"label": c.label, "layers": c.layers, "compressed": c.compressed,
-                                "measured_total": points[(app, c.label, rate)].total,
-                                "measured_totals": [p + s for p, s in zip(points[(app, c.label, rate)].pulls,
-                                                                         points[(app, c.label, rate)].starts)],
-                                "measured_pull": points[(app, c.label, rate)].pull,
-                                "predicted_total": points[(app, c.label, rate)].predicted["total"],
-                                "predicted_pull": points[(app, c.label, rate)].predicted["pull"],
-                                "optimizer_predicted": c.predicted_by_optimizer.get(rate),
-                                "layer_unpack": points[(app, c.label, rate)].layer_unpack,
-                                "predicted_layer_unpack": points[(app, c.label, rate)].predicted.get("layer_unpack")}
-                               for c in cs]})
+                "candidates": [_candidate_row(c, points[(app, c.label, rate)], rate) for c in cs]})
     return {"points": per, "by_rate": _by_rate(per, rates), "ready": ready}
+
+
+def _candidate_row(c: Candidate, pt, rate: int) -> dict:
+    return {"label": c.label, "layers": c.layers, "compressed": c.compressed, "measured_total": pt.total,
+            "measured_totals": [p + s for p, s in zip(pt.pulls, pt.starts)], "measured_pull": pt.pull,
+            "predicted_total": pt.predicted["total"], "predicted_pull": pt.predicted["pull"],
+            "optimizer_predicted": c.predicted_by_optimizer.get(rate), "layer_unpack": pt.layer_unpack,
+            "predicted_layer_unpack": pt.predicted.get("layer_unpack")}
 
 
 def _spread(pt) -> float:

@@ -421,34 +421,38 @@ def run_until_ready(api, ref: str, probe: dict, timeout: float = 120) -> tuple[f
                                probe.get("expect_body", ""), str(timeout)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.05)
+    try:
+        with _started(api, ref) as (cid, t0, t1):
+            pid = api.inspect_container(cid)["State"]["Pid"]
+            out, errs = poller.communicate(f"{pid}\n", timeout=timeout + 10)
+            if poller.returncode != 0:
+                logs = api.logs(cid, tail=5).decode(errors="replace")
+                raise RuntimeError(f"{ref}: probe never passed ({errs.strip()[:200]}; logs: {logs[-300:]})")
+            t_ready = float(out.strip())
+            return t1 - t0, t_ready - t1, t_ready - t0
+    finally:
+        if poller.poll() is None:
+            poller.kill()
+            poller.wait()
+
+
+@contextlib.contextmanager
+def _started(api, ref: str):
+    """Create (``--network none``) and start a container of ``ref``: (id, before create, start returned);
+    removed afterwards."""
     cid = None
     try:
         t0 = time.monotonic()
         cid = api.create_container(ref, host_config=api.create_host_config(network_mode="none"))["Id"]
         api.start(cid)
-        t1 = time.monotonic()
-        pid = api.inspect_container(cid)["State"]["Pid"]
-        out, errs = poller.communicate(f"{pid}\n", timeout=timeout + 10)
-        if poller.returncode != 0:
-            logs = api.logs(cid, tail=5).decode(errors="replace")
-            raise RuntimeError(f"{ref}: probe never passed ({errs.strip()[:200]}; logs: {logs[-300:]})")
-        t_ready = float(out.strip())
-        return t1 - t0, t_ready - t1, t_ready - t0
+        yield cid, t0, time.monotonic()
     finally:
-        if poller.poll() is None:
-            poller.kill()
-            poller.wait()
         if cid:
             api.remove_container(cid, force=True)
 
 
 def _run_job(api, ref: str, probe: dict, timeout: float) -> tuple[float, float, float]:
-    cid = None
-    try:
-        t0 = time.monotonic()
-        cid = api.create_container(ref, host_config=api.create_host_config(network_mode="none"))["Id"]
-        api.start(cid)
-        t1 = time.monotonic()
+    with _started(api, ref) as (cid, t0, t1):
         code = api.wait(cid, timeout=probe.get("timeout", timeout))["StatusCode"]
         t_done = time.monotonic()
         out = api.logs(cid).decode(errors="replace")
@@ -456,9 +460,6 @@ def _run_job(api, ref: str, probe: dict, timeout: float) -> tuple[float, float, 
             raise RuntimeError(f"{ref}: job exited {code}, expected {probe.get('expect_exit', 0)} with "
                                f"{probe.get('expect_output', '')!r} (output: {out[-300:]})")
         return t1 - t0, t_done - t1, t_done - t0
-    finally:
-        if cid:
-            api.remove_container(cid, force=True)
 
 
 @dataclass

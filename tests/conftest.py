@@ -325,3 +325,12 @@ def _tcp_in_netns(pid: str, p: dict, cid: str, timeout_scale: float) -> list[str
     logs = subprocess.run(["docker", "logs", "--tail", "20", cid], capture_output=True, text=True)
     return [f"tcp :{p['port']} {p.get('send', '')[:30]!r}: {q.stdout.strip()[-300:]} {q.stderr.strip()[-300:]}; "
             f"logs: {(logs.stdout + logs.stderr)[-400:]}"]
+
+
+def require_lab() -> None:
+    """Fail (never skip) unless the network lab of scripts/validate_simulator.py can run here."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (network namespace, tc, a second dockerd): run `make test` as root")
+    for tool in ("ip", "tc", "dockerd", "docker-registry"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is not installed: `make test` (scripts/ensure-system.sh) installs it")

@@ -12,13 +12,13 @@ passes, and predicted.  The lab is torn down afterwards.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import require_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,11 +43,7 @@ def test_spearman_ranks_ties_and_order():
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_optimized_and_default_layouts_measured_on_a_shaped_link(tmp_path):
-    if os.geteuid() != 0:
-        pytest.fail("needs root (network namespace, tc, a second dockerd): run `make test` as root")
-    for tool in ("ip", "tc", "dockerd", "docker-registry"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is not installed: `make test` (scripts/ensure-system.sh) installs it")
+    require_lab()
     L = _script()
     grid = [g for g in L.GRID if g[0] in ("gzip6-1x1", "none-1x1", "gzip6-3x6")]
     res = L.run(["nginx"], [1000], reps=1, calib_reps=2, report=tmp_path / "r.md", json_out=None, grid=grid)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import require_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,11 +33,7 @@ def _validator():
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_prediction_matches_real_pulls_on_a_shaped_link():
-    if os.geteuid() != 0:
-        pytest.fail("needs root (network namespace, tc, a second dockerd): run `make test` as root")
-    for tool in ("ip", "tc", "dockerd", "docker-registry"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is not installed: `make test` (scripts/ensure-system.sh) installs it")
+    require_lab()
     V = _validator()
     summary = V.run_validation(["nginx"], ["full"], [200, 1000], [], [], reps=1, calib_reps=2, report=None,
                                recal=False)

@@ -8,7 +8,11 @@ starts only after a ends.  Each task is one of
 * ``net``: bytes through a network link shared max-min fairly by every
   active transfer, each capped at its own per-connection rate;
 * ``cpu``: core-seconds of work on a host with ``cores`` cores shared by
-  processor sharing, each task using at most ``parallel`` cores;
+  processor sharing, each task using at most ``cap`` cores;
+* ``host``: seconds of the host's pull pipeline (the client's receive, hash
+  and write of downloaded bytes, and layer extraction: the CPU and disk they
+  both use), a pool of capacity 1 shared max-min fairly, each task using at
+  most ``cap`` of it;
 * ``mark``: zero-time milestones (image pulled, app ready).
 
 A task may ``acquire`` a slot of a named semaphore when it starts and a later
@@ -35,12 +39,12 @@ EPS = 1e-12
 @dataclass
 class Task:
     id: str
-    kind: str  # delay | net | cpu | mark
-    amount: float = 0.0  # seconds | bytes | core-seconds
+    kind: str  # delay | net | cpu | host | mark
+    amount: float = 0.0  # seconds | bytes | core-seconds | pipeline-seconds
     category: str = "network"  # network | cpu | start | app (for the breakdown)
     label: str = ""
     layer: int | None = None
-    cap: float = math.inf  # net: bytes/s of this connection; cpu: cores (parallelism)
+    cap: float = math.inf  # net: bytes/s of this connection; cpu: cores (parallelism); host: share of the pipeline
     link: str = "net"
     acquire: str | None = None
     release: str | None = None
@@ -63,6 +67,7 @@ class Task:
 class Resources:
     links: dict[str, float] = field(default_factory=lambda: {"net": math.inf})  # bytes/s per link
     cores: float = 1.0
+    pipeline: float = 1.0  # capacity of the host's pull pipeline (``host`` tasks)
     slots: dict[str, int] = field(default_factory=dict)
 
 
@@ -189,6 +194,7 @@ def run(g: nx.DiGraph, res: Resources) -> dict[str, Task]:
 def _rates(active: dict[str, Task], res: Resources) -> None:
     by_link: dict[str, list[Task]] = {}
     cpu: list[Task] = []
+    pipe: list[Task] = []
     for task in active.values():
         if task.kind == "delay":
             task.rate = 1.0
@@ -196,6 +202,8 @@ def _rates(active: dict[str, Task], res: Resources) -> None:
             by_link.setdefault(task.link, []).append(task)
         elif task.kind == "cpu":
             cpu.append(task)
+        elif task.kind == "host":
+            pipe.append(task)
         else:  # pragma: no cover
             raise ValueError(task.kind)
     for link, flows in by_link.items():
@@ -206,6 +214,10 @@ def _rates(active: dict[str, Task], res: Resources) -> None:
         shares = _water_fill(res.cores, [min(c.cap, res.cores) for c in cpu])
         for c, s in zip(cpu, shares):
             c.rate = s
+    if pipe:
+        shares = _water_fill(res.pipeline, [min(p.cap, res.pipeline) for p in pipe])
+        for p, s in zip(pipe, shares):
+            p.rate = s
 
 
 def critical_path(tasks: dict[str, Task], last: str) -> list[Task]:

@@ -2,13 +2,21 @@
 
 ``docker`` (sequential unpack)::
 
-    ping -> token -> manifest -> config ------------------------------+
-                        |                                             |
-                        +-> req_i -> download_i (3 slots) -> extract_i -> ... -> commit -> create -> start -> app -> ready
-                                                  extract_{i-1} --^
+    ping -> token -> manifest -> config ------------------------------------------+
+                        |                                                         |
+                        +-> req_i -> download_i (3 slots) -> receive_i -> extract_i -> ... -> commit -> create -> start -> app -> ready
+                                                              extract_{i-1} --^
+
+A download is split into pieces, each received (hashed and written to the
+client's temporary file) after it arrives.  Receiving and extraction share
+the host's pull pipeline (a pool of capacity 1, see ``engine``): a byte costs
+``1 / ingest_bps`` of it, since one download over loopback at the host's
+ingest rate occupies the whole pipeline.  So layers arriving fast while an
+earlier one extracts slow that extraction down, more so for big uncompressed
+blobs; on a slow link the cost is spread thin.
 
 ``containerd`` (streaming unpack): each layer's download and extract are
-split into pieces; extract piece k follows download piece k and extract
+split into pieces; extract piece k follows receive piece k and extract
 piece k-1, so unpacking runs behind the download.
 
 ``lazy``: TOC fetch and mount per layer, container create/start, then the
@@ -45,6 +53,10 @@ class Startup:
     files: list[tuple[str, float, int]] = field(default_factory=list)  # (path, first_access, size)
     source: str = "assumed"  # "profile" | "assumed" | "option"
 
+
+# a download is received in pieces of about this size (at most this many per layer)
+RECEIVE_PIECE_BYTES = 1 << 20
+RECEIVE_PIECES = 16
 
 # -------------------------------------------------------------- net helpers
 
@@ -97,6 +109,25 @@ class _Builder:
     def cpu(self, id_: str, seconds: float, after, **kw) -> str:
         kw.setdefault("category", "cpu")
         return self.task(id_, "cpu", seconds, after, cap=1.0, **kw)
+
+    def pipeline(self, id_: str, seconds: float, after, **kw) -> str:
+        """Work on the host's pull pipeline (extraction, receiving downloads), shared by all of it."""
+        kw.setdefault("category", "cpu")
+        return self.task(id_, "host", seconds, after, cap=1.0, **kw)
+
+    def download(self, i: int, size: float, req: str, pieces: int) -> list[str]:
+        """Layer i's blob as ``pieces`` flows, each received after it arrives; the receive tasks, in order."""
+        per_byte = 1.0 / self.host.ingest_bps
+        out: list[str] = []
+        prev_dl, prev_rx = req, None
+        for k in range(pieces):
+            last = k == pieces - 1
+            dl = self.flow(f"L{i}.download.{k}", size / pieces, [prev_dl], label=f"layer {i} download", layer=i)
+            rx = self.pipeline(f"L{i}.receive.{k}", per_byte * size / pieces, [dl] + ([prev_rx] if prev_rx else []),
+                               label=f"layer {i} receive", layer=i, release="dl" if last else None)
+            out.append(rx)
+            prev_dl, prev_rx = dl, rx
+        return out
 
     def unpack_seconds(self, codec: str, u: float, entries: float, *, layer_cost: bool = True) -> float:
         h = self.host
@@ -158,23 +189,19 @@ class _Builder:
             req = self.request(f"L{i}.req", [man], new_conn=self.blob_conn(i), redirect=True,
                                label=f"layer {i} request", layer=i, acquire="dl", priority=i, size=l.compressed)
             if not streaming:
-                dl = self.flow(f"L{i}.download", l.compressed, [req], label=f"layer {i} download", layer=i,
-                               release="dl")
+                pieces = max(1, min(RECEIVE_PIECES, math.ceil(l.compressed / RECEIVE_PIECE_BYTES)))
+                received = self.download(i, l.compressed, req, pieces)
                 work = self.unpack_seconds(l.codec, l.uncompressed, l.entries)
-                ex = self.cpu(f"L{i}.extract", work, [dl] + ([prev_extract] if prev_extract else []),
-                              label=f"layer {i} decompress+extract", layer=i)
+                ex = self.pipeline(f"L{i}.extract", work, [received[-1]] + ([prev_extract] if prev_extract else []),
+                                   label=f"layer {i} decompress+extract", layer=i)
                 prev_extract = ex
                 continue
             n = max(1, min(64, math.ceil(l.compressed / c.stream_chunk_bytes)))
-            prev_dl = req
-            for k in range(n):
-                last_piece = k == n - 1
-                dl = self.flow(f"L{i}.download.{k}", l.compressed / n, [prev_dl], label=f"layer {i} download",
-                               layer=i, release="dl" if last_piece else None)
-                work = self.unpack_seconds(l.codec, l.uncompressed / n, l.entries / n, layer_cost=last_piece)
-                ex = self.cpu(f"L{i}.extract.{k}", work, [dl] + ([prev_extract] if prev_extract else []),
-                              label=f"layer {i} decompress+extract", layer=i)
-                prev_dl, prev_extract = dl, ex
+            for k, rx in enumerate(self.download(i, l.compressed, req, n)):
+                work = self.unpack_seconds(l.codec, l.uncompressed / n, l.entries / n, layer_cost=k == n - 1)
+                after = [rx] + ([prev_extract] if prev_extract else [])
+                prev_extract = self.pipeline(f"L{i}.extract.{k}", work, after, label=f"layer {i} decompress+extract",
+                                             layer=i)
         commit = self.cpu("commit", self.host.pull_overhead, [cfg] + ([prev_extract] if prev_extract else []),
                           label="register image")
         pulled = self.task("pulled", "mark", 0, [commit], label="image pulled")

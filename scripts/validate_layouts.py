@@ -307,7 +307,8 @@ def _candidate_row(c: Candidate, pt, rate: int) -> dict:
             "measured_totals": [p + s for p, s in zip(pt.pulls, pt.starts)], "measured_pull": pt.pull,
             "predicted_total": pt.predicted["total"], "predicted_pull": pt.predicted["pull"],
             "optimizer_predicted": c.predicted_by_optimizer.get(rate), "layer_unpack": pt.layer_unpack,
-            "predicted_layer_unpack": pt.predicted.get("layer_unpack")}
+            "predicted_layer_unpack": pt.predicted.get("layer_unpack"), "steal": pt.steal, "retries": pt.retries,
+            "download_phase": pt.dl_phase}
 
 
 def _spread(pt) -> float:
@@ -340,6 +341,13 @@ def write_report(path: Path, r: dict) -> None:
         L.append(f"| {p['app']} | {p['rate']} Mbit/s | {p['optimized']} | {p['default_total']:.2f} | "
                  f"{p['optimized_total']:.2f} | {p['ratio']:.2f} | {p['predicted_ratio']:.2f} | {pc(p['noise'])} | "
                  f"{p['best_measured']} | {p['rho']:.2f} |")
+    stolen = [x for p in r["points"] for c in p["candidates"] for x in c.get("steal") or []]
+    if stolen:
+        retried = sum(c.get("retries", 0) for p in r["points"] for c in p["candidates"])
+        L.append(f"CPU steal (the hypervisor running other guests) during the kept measurements: median "
+                 f"{100 * statistics.median(stolen):.1f} %, max {100 * max(stolen):.1f} %; {retried} measurements "
+                 f"were taken again because more than {100 * V.steal.QUIET:.0f} % was stolen "
+                 f"(at most {V.steal.ATTEMPTS} attempts, the least-stolen kept).\n")
     L.append("\n## Every candidate\n")
     L.append("Labels: codec and level, then startup layers x rest layers (`--split`). Totals are pull + start "
              "(container create, start, the app until its probe passes).\n")

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from imgopt.proc import stop_process  # noqa: E402
 from imgopt.simulate import calibrate as C  # noqa: E402
+from imgopt.simulate import steal  # noqa: E402
 from imgopt.simulate import profiles as P  # noqa: E402
 
 NS = "imgopt-sim"
@@ -474,6 +475,8 @@ class Point:
     dl_phase: list[float] = field(default_factory=list)  # last Download complete
     unpack_tail: list[float] = field(default_factory=list)  # total pull - last download complete
     layer_unpack: list[list] = field(default_factory=list)  # per rep: each layer's unpack s (calibrate's definition)
+    steal: list[float] = field(default_factory=list)  # per rep: share of CPU time stolen during pull + start
+    retries: int = 0  # measurements taken again because the hypervisor stole too much
     predicted: dict = field(default_factory=dict)  # with the host profile calibrated once, up front
     predicted_block: dict = field(default_factory=dict)  # with the profile re-calibrated before this link's block
 
@@ -494,14 +497,25 @@ def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Poi
     """``reps`` cold pulls + runs, each of a freshly salted copy (nothing deleted before a pull)."""
     img, variant = repo_tag.split("/", 1)[1].split(":")
     for k in range(reps):
-        rt = push_app(push_addr, img, variant, salt=f"p{time.time_ns()}")
-        ref = f"{addr}/{rt}"
-        digests = [l["digest"] for l in _manifest(push_addr, rt)["layers"]]
-        C.quiesce()
-        timing = C.timed_pull(api, ref, digests)
-        if timing.error:
-            raise RuntimeError(f"{ref}: pull failed: {timing.error}")
-        cs, _ready, total_start = run_until_ready(api, ref, probe)
+        best = None
+        for attempt in range(steal.ATTEMPTS):  # taken again while the hypervisor steals the CPU
+            rt = push_app(push_addr, img, variant, salt=f"p{time.time_ns()}")
+            ref = f"{addr}/{rt}"
+            digests = [l["digest"] for l in _manifest(push_addr, rt)["layers"]]
+            C.quiesce()
+            with steal.StealMeter() as meter:
+                timing = C.timed_pull(api, ref, digests)
+                if timing.error:
+                    raise RuntimeError(f"{ref}: pull failed: {timing.error}")
+                cs, _ready, total_start = run_until_ready(api, ref, probe)
+            if best is None or meter.fraction < best[0]:
+                best = (meter.fraction, timing, cs, total_start)
+            if steal.quiet(meter.fraction):
+                break
+            pt.retries += 1
+            log(f"  {repo_tag}: {100 * meter.fraction:.0f} % of the CPU stolen during pull + start: measuring again")
+        stolen, timing, cs, total_start = best
+        pt.steal.append(round(stolen, 4))
         pt.create_start.append(cs)
         pt.pulls.append(timing.total)
         pt.starts.append(total_start)
@@ -611,6 +625,11 @@ def write_report(path: Path, points: list[Point], host_yaml: str, meta: dict) ->
          f"{meta['reps']} cold pulls per point, medians.\n",
          "Re-run (root, ~17 min): `.venv/bin/python scripts/validate_simulator.py --rtt 20,50` "
          "(tears its lab down afterwards).\n", "## Result\n"]
+    stolen = [x for p in points for x in p.steal]
+    if stolen:
+        L.append(f"CPU steal during the kept measurements: median {pc(statistics.median(stolen))}, max "
+                 f"{pc(max(stolen))}; {sum(p.retries for p in points)} taken again for more than "
+                 f"{100 * steal.QUIET:.0f} % (at most {steal.ATTEMPTS} attempts, the least-stolen kept).\n")
     L.append(f"Bandwidth points (tc tbf, {len(bw)} = image x variant x rate):\n")
     L.append("| host profile used for the prediction | median abs error, pull | median abs error, pull + start |")
     L.append("|---|---:|---:|")

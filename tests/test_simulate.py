@@ -94,7 +94,36 @@ def test_engine_cpu_processor_sharing():
     assert max(t.end for t in tasks.values()) == pytest.approx(3.0)  # 6 core-seconds on 2 cores
 
 
+def test_engine_pipeline_is_one_shared_pool():
+    g = nx.DiGraph()
+    engine.add(g, Task("extract", "host", 1.0, cap=1.0))
+    engine.add(g, Task("rx", "host", 0.25, cap=1.0))
+    tasks = engine.run(g, engine.Resources(cores=8))
+    # capacity 1 whatever the cores: half each until rx ends at 0.5 s, then extract alone
+    assert tasks["rx"].end == pytest.approx(0.5)
+    assert tasks["extract"].end == pytest.approx(1.25)
+
+
 # ------------------------------------------------------------------- model
+
+
+def test_downloads_arriving_during_an_extraction_slow_it_down():
+    """Receiving a blob uses the pipeline extraction needs: 1/ingest of it per byte."""
+    # layer 0: 1 MB gzip, 40 MB to unpack (0.8 s); layer 1: 40 MB uncompressed, arriving during it
+    w = Workload("img", "sha256:" + "a" * 64, "sha256:" + "b" * 64, 500, 0, [
+        LayerWork(0, "sha256:" + "0" * 64, "gzip", 1_000_000, 40_000_000, 0, 0),
+        LayerWork(1, "sha256:" + "1" * 64, "none", 40_000_000, 40_000_000, 0, 0)])
+    fast = reg(network={"per_connection_mbps": 8000, "aggregate_mbps": 8000})  # 1 GB/s
+
+    def extract0(ingest_mb_s):
+        res = simulate(w, fast, P.load("client", "docker"), host(ingest_mb_s=ingest_mb_s), Startup(0))
+        return next(t for t in res.timeline if t["task"] == "layer 0 decompress+extract")
+
+    free = extract0(1e6)
+    assert free["end"] - free["start"] == pytest.approx(0.8, rel=1e-3)
+    # at 100 MB/s of ingest, layer 1's 40 MB cost 0.4 s of the pipeline, taken while layer 0 extracts
+    busy = extract0(100)
+    assert busy["end"] - busy["start"] == pytest.approx(0.8 + 0.4, rel=0.02)
 
 
 def test_docker_one_layer_is_analytic():
@@ -103,12 +132,12 @@ def test_docker_one_layer_is_analytic():
     res = simulate(w, r, P.load("client", "docker"), host(), Startup(0.5))
     rtt = 0.010
     # docker 20.10: a new TCP connection (1 RTT) per request: HEAD manifest, GET manifest, GET layer
-    # (the config comes in parallel); then download, inflate, extract
-    expect = 3 * 2 * rtt + 0.5 + 0.1 + 0.1
+    # (the config comes in parallel); then download, receive its last 1 MiB piece (1e12 B/s), inflate, extract
+    expect = 3 * 2 * rtt + 0.5 + (5_000_000 / 5) / 1e12 + 0.1 + 0.1
     assert res.pull == pytest.approx(expect, rel=1e-6)
     assert res.total == pytest.approx(expect + 0.5)
     assert res.breakdown["network"] == pytest.approx(6 * rtt + 0.5, rel=1e-6)
-    assert res.breakdown["cpu"] == pytest.approx(0.2, rel=1e-6)
+    assert res.breakdown["cpu"] == pytest.approx(0.2 + 1e-6, rel=1e-6)  # the receive, then the unpack
     assert [c["task"] for c in res.critical_path][-1] == "ready"
     assert any(t["task"] == "layer 0 download" for t in res.timeline)
 
@@ -374,3 +403,58 @@ def test_calibration_images_go_through_the_registry_sink(docker_client, tmp_path
             assert out.returncode == 0 and out.stdout.strip() == C.synthetic_image(ref, layers).config_digest
         finally:
             C.remove_image(docker_client.api, ref)
+
+
+# --------------------------------------------------------------- CPU steal
+
+
+def test_steal_meter_reads_the_share_of_cpu_time_stolen(tmp_path):
+    from imgopt.simulate import steal
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+    assert steal.cpu_times(str(stat)) == (40, 1000)
+    with steal.StealMeter(str(stat)) as m:
+        # 200 more ticks, 50 of them stolen
+        stat.write_text("cpu  180 0 70 850 10 0 0 90 0 0\n")
+    assert m.fraction == pytest.approx(0.25)
+    assert not steal.quiet(m.fraction) and steal.quiet(0.01)
+    for bad in ("", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu a b c d e f g h\n"):
+        stat.write_text(bad)
+        assert steal.cpu_times(str(stat)) == (0, 0)
+    assert steal.cpu_times(str(tmp_path / "missing")) == (0, 0)
+    with steal.StealMeter() as real:  # this machine's /proc/stat
+        sum(range(10 ** 5))
+    assert 0.0 <= real.fraction <= 1.0
+
+
+def test_a_disturbed_calibration_pull_is_measured_again(docker_client, monkeypatch):
+    """With every pull counted as disturbed, each is taken ATTEMPTS times (fresh salted copies, cold), the
+    least-stolen kept, and every extra copy is listed for removal."""
+    import uuid
+
+    from imgopt.simulate import calibrate as C
+    from imgopt.simulate import steal
+
+    monkeypatch.setattr(steal, "QUIET", -1.0)
+    base = [C._layer([("a/x", b"x" * 5000)], "gzip"), C._layer([("b/y", uuid.uuid4().bytes * 100)], "none")]
+    layers = [l.salted(f"first-{uuid.uuid4().hex}") for l in base]
+    pushed: list[str] = []
+    said: list[str] = []
+    with C.TempRegistry() as reg:
+        ref = f"{reg.addr}/{C.REPO}:t{uuid.uuid4().hex[:8]}"
+        C.push(reg.addr, C.REPO, ref.rsplit(":", 1)[1], layers)
+        try:
+            pt, kept = C._quiet_pull(docker_client.api, reg.addr, ref, layers, base, said.append, pushed)
+            assert len(pushed) == steal.ATTEMPTS - 1 and len(said) == steal.ATTEMPTS
+            assert pt.error is None and all(l["done"] is not None and not l["exists"] for l in pt.layers)
+            assert 0.0 <= pt.steal <= 1.0
+            # the kept layers are the ones that pull measured: salted from the base, so new digests
+            assert [l.diffid() for l in kept] != [l.diffid() for l in base]
+            # every attempt pulled its own copy: all of them are in the engine, none was deleted in between
+            assert len(set(pushed)) == len(pushed) and ref not in pushed
+            for r in [ref] + pushed:
+                docker_client.api.inspect_image(r)
+        finally:
+            for r in [ref] + pushed:
+                C.remove_image(docker_client.api, r)

@@ -80,6 +80,8 @@ def calibrate(output, docker_host, registry, no_docker, reps, payload_mb, name, 
     to a loopback registry and times cold pulls through the Docker daemon
     from its progress events: decompression and extraction per byte, cost
     per file and per layer, download ingest rate, container create and start.
+    On a virtual machine a pull that lost more than 10 % of the CPU to the
+    hypervisor (steal) is measured again, and calibrate warns if it stays so.
     """
     from imgopt.formats import emit, render
     from imgopt.simulate.calibrate import CalibrateOptions, run_calibration

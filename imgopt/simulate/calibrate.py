@@ -49,7 +49,6 @@ from imgopt.errors import BadInput, DaemonError, ImgoptError, NotFound
 from imgopt.proc import stop_process
 from imgopt.simulate import profiles as P
 from imgopt.simulate import steal
-from imgopt.simulate.steal import StealMeter
 
 if TYPE_CHECKING:
     from imgopt.image.model import Image
@@ -368,24 +367,23 @@ def timed_pull(api, ref: str, layer_digests: list[str], timeout: float = 3600) -
     t0 = time.monotonic()
     first = None
     err = None
-    meter = StealMeter().__enter__()
-    for msg in api.pull(repo, tag=tag, stream=True, decode=True):
-        now = time.monotonic() - t0
-        if "error" in msg:
-            err = msg["error"]
-            break
-        lid = msg.get("id")
-        st = msg.get("status", "")
-        if lid in ev:
-            first = now if first is None else first
-            e = ev[lid]
-            key = {"Pulling fs layer": "queued", "Downloading": "dl_start", "Verifying Checksum": "verify",
-                   "Download complete": "dl_end", "Extracting": "ex_first", "Pull complete": "done",
-                   "Already exists": "exists"}.get(st)
-            if key and key not in e:
-                e[key] = now
+    with steal.StealMeter() as meter:
+        for msg in api.pull(repo, tag=tag, stream=True, decode=True):
+            now = time.monotonic() - t0
+            if "error" in msg:
+                err = msg["error"]
+                break
+            lid = msg.get("id")
+            st = msg.get("status", "")
+            if lid in ev:
+                first = now if first is None else first
+                e = ev[lid]
+                key = {"Pulling fs layer": "queued", "Downloading": "dl_start", "Verifying Checksum": "verify",
+                       "Download complete": "dl_end", "Extracting": "ex_first", "Pull complete": "done",
+                       "Already exists": "exists"}.get(st)
+                if key and key not in e:
+                    e[key] = now
     total = time.monotonic() - t0
-    meter.__exit__(None, None, None)
     layers = []
     for s in short:
         e = ev[s]
@@ -397,10 +395,10 @@ def timed_pull(api, ref: str, layer_digests: list[str], timeout: float = 3600) -
 
 def _quiet_pull(api, addr: str, ref: str, layers: list[SynthLayer], base: list[SynthLayer], log,
                 pushed: list[str]) -> tuple[PullTiming, list[SynthLayer]]:
-    """A cold pull of ``ref`` (``layers``: ``base`` salted); taken again (``base`` salted anew each time, its
-    ref added to ``pushed``) while
-    the hypervisor stole more than steal.QUIET of the CPU, at most steal.ATTEMPTS times; the least-stolen
-    attempt is kept.  Nothing is deleted in between: a deletion slows the next pull down."""
+    """A cold pull of ``ref`` (``layers``: ``base`` salted), taken again while the hypervisor stole more than
+    steal.QUIET of the CPU, at most steal.ATTEMPTS times, each time on ``base`` salted anew (its ref added
+    to ``pushed``); the least-stolen attempt is kept.  Nothing is deleted in between: a deletion slows the
+    next pull down."""
     best: tuple[PullTiming, list[SynthLayer]] | None = None
     repo, _, tag = ref.removeprefix(addr + "/").rpartition(":")
     for attempt in range(steal.ATTEMPTS):

@@ -24,8 +24,10 @@ import re
 import stat
 import tempfile
 
+from imgopt import fdwalk
+
 _TAG_RE = re.compile(r"imgopt[\w.-]*?pid(\d+)-(\d+)-([0-9a-f]{8})-")
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = fdwalk.DIR_FLAGS
 _tag: str | None = None
 
 
@@ -204,49 +206,25 @@ def remove_tree(path: str) -> bool:
         os.close(pfd)
 
 
+def _open_to_remove(parent_fd: int, name: str) -> int:
+    """A directory opened to be emptied: readable and writable by us (chmod'ed when it was not)."""
+    fd = _open_dir(parent_fd, name)
+    if not os.fstat(fd).st_mode & stat.S_IWUSR:
+        os.fchmod(fd, stat.S_IRWXU)
+    return fd
+
+
 def _remove_dir(top_parent_fd: int, top: str) -> None:
-    fd = _open_dir(top_parent_fd, top)
+    """Empty and remove ``top``: files as they are met, each directory once its contents are gone
+    (:func:`imgopt.fdwalk.events`: iterative, one descriptor down, never across a mount)."""
+    fd = _open_to_remove(top_parent_fd, top)
     try:
-        st0 = os.fstat(fd)
-        if not st0.st_mode & stat.S_IWUSR:
-            os.fchmod(fd, stat.S_IRWXU)
-        # frames: [name, dev, ino, names left to remove]
-        stack: list[list] = [[top, st0.st_dev, st0.st_ino, os.listdir(fd)]]
-        while stack:
-            frame = stack[-1]
-            if frame[3]:
-                child = frame[3].pop()
-                try:
-                    cst = os.stat(child, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if not stat.S_ISDIR(cst.st_mode):
-                    _unlink(child, fd)
-                    continue
-                if cst.st_dev != st0.st_dev:
-                    raise OSError(f"{child}: another filesystem is mounted here; not removed")
-                cfd = _open_dir(fd, child)
-                cst2 = os.fstat(cfd)
-                if (cst2.st_dev, cst2.st_ino) != (cst.st_dev, cst.st_ino):
-                    os.close(cfd)
-                    raise OSError(f"{child} changed while being removed")
-                if not cst2.st_mode & stat.S_IWUSR:
-                    os.fchmod(cfd, stat.S_IRWXU)
-                os.close(fd)
-                fd = cfd
-                stack.append([child, cst2.st_dev, cst2.st_ino, os.listdir(fd)])
-                continue
-            stack.pop()
-            if not stack:
-                break
-            pfd = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
-            pst = os.fstat(pfd)
-            if (pst.st_dev, pst.st_ino) != (stack[-1][1], stack[-1][2]):
-                os.close(pfd)
-                raise OSError(f"{frame[0]} moved while being removed")
-            os.close(fd)
-            fd = pfd
-            os.rmdir(frame[0], dir_fd=fd)
+        for kind, dir_fd, name, st in fdwalk.events(fd, open_dir=_open_to_remove, other_device="raise",
+                                                    what="removed"):
+            if kind is fdwalk.LEAVE:
+                os.rmdir(name, dir_fd=dir_fd)
+            elif not stat.S_ISDIR(st.st_mode):  # type: ignore[union-attr]
+                _unlink(name, dir_fd)
     finally:
         os.close(fd)
     os.rmdir(top, dir_fd=top_parent_fd)

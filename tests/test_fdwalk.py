@@ -47,3 +47,34 @@ def test_deeper_than_recursion_limit_and_path_max(tmp_path):
     from imgopt.scratch import remove_tree
 
     assert remove_tree(str(tmp_path / "dd"))
+
+
+def test_events_leave_each_directory_after_its_contents_from_its_parent(tmp_path):
+    for d in ("a/b", "c"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f").write_text("x")
+    order = []
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for kind, dir_fd, name, _st in fdwalk.events(fd):
+            if kind is fdwalk.LEAVE:  # dir_fd holds the directory just left
+                assert os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            order.append((kind, name))
+    finally:
+        os.close(fd)
+    assert order == [("entry", "a"), ("entry", "b"), ("entry", "f"), ("leave", "b"), ("leave", "a"),
+                     ("entry", "c"), ("leave", "c")]
+
+
+def test_remove_tree_removes_what_blocks_its_own_removal(tmp_path):
+    """Directories without read or write permission (0000, 0500) are made ours and removed."""
+    from imgopt.scratch import remove_tree
+
+    top = tmp_path / "t"
+    (top / "locked" / "inner").mkdir(parents=True)
+    (top / "locked" / "inner" / "f").write_text("x")
+    (top / "readonly").mkdir()
+    (top / "readonly" / "g").write_text("y")
+    os.chmod(top / "readonly", 0o500)
+    os.chmod(top / "locked", 0o000)
+    assert remove_tree(str(top)) and not top.exists()

@@ -220,3 +220,23 @@ def test_platform_selection_from_index(tmp_path):
     assert p.returncode == 2
     assert "no image for platform linux/s390x" in p.stderr and "linux/arm64/v8" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_every_transport_prefix_is_known_without_importing_it():
+    """parse() matches references against PREFIXES so that a file reference imports no registry client;
+    the table must say what each transport class says."""
+    from imgopt.image.transports import PREFIXES, TRANSPORTS, transport
+
+    assert set(PREFIXES) == set(TRANSPORTS)
+    for name in TRANSPORTS:
+        assert PREFIXES[name] == transport(name).prefix, name
+
+
+def test_a_file_reference_does_not_import_the_registry_client(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from imgopt.image.transports import parse; parse('docker-archive:x.tar'); "
+            "print('requests' in sys.modules, 'imgopt.image.registry_client' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

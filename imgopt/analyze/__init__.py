@@ -21,14 +21,14 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from imgopt.analyze import result as R
-from imgopt.analyze.dive_compat import dive_compat
-from imgopt.analyze.duplicates import find_duplicates
-from imgopt.analyze.entrypoint import analyze_entrypoint
-from imgopt.analyze.junk import JunkRule
-from imgopt.analyze.scan import Scan, worker_pool
-from imgopt.analyze.treestats import tree_stats
-from imgopt.image.model import Image
+
+if TYPE_CHECKING:  # the analyses are imported where they run: a cached analysis needs none of them
+    from imgopt.analyze.junk import JunkRule
+    from imgopt.analyze.scan import Scan
+    from imgopt.image.model import Image
 
 # bump when build_result's output changes for the same input (cached analyses are then recomputed)
 RESULT_VERSION = 1
@@ -64,6 +64,8 @@ def analyze(image: Image, opts: AnalyzeOptions | None = None, *, counter=None) -
         doc = cache.get_result(key)  # type: ignore[union-attr]
         if doc is not None:
             return result_from_json(doc, image.name)
+    from imgopt.analyze.scan import worker_pool
+
     pool = worker_pool(opts.jobs)
     try:
         summaries = image_summaries(image, cache=cache, pool=pool, verify=opts.verify,
@@ -138,9 +140,9 @@ def _rules_fingerprint(rules: list[JunkRule] | None) -> str:
         return _BUILTIN_RULES_FINGERPRINT[0]
     h = hashlib.sha256()
     if rules is None:
-        from imgopt.analyze.junk import RULES_DIR
+        from imgopt.data import data_dir  # the built-in classes' files (imgopt.analyze.junk.RULES_DIR)
 
-        for f in sorted(RULES_DIR.iterdir(), key=lambda p: p.name):
+        for f in sorted(data_dir("junk").iterdir(), key=lambda p: p.name):
             if f.name.endswith((".yaml", ".yml")):
                 h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     else:
@@ -166,6 +168,11 @@ def _abs(path: str) -> str:
 
 
 def build_result(scan: Scan, opts: AnalyzeOptions, dive_future=None) -> R.AnalysisResult:
+    from imgopt.analyze.dive_compat import dive_compat
+    from imgopt.analyze.duplicates import find_duplicates
+    from imgopt.analyze.entrypoint import analyze_entrypoint
+    from imgopt.analyze.treestats import tree_stats
+
     image = scan.image
     tree = scan.tree
     cfg = image.config

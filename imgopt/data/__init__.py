@@ -20,8 +20,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Iterator
 
-import yaml
-
 from imgopt.errors import BadInput
 
 
@@ -33,6 +31,8 @@ def data_dir(name: str) -> Traversable:
 def yaml_rules(directory: Traversable | Path | str, required: set[str],
                what: str) -> Iterator[tuple[Traversable, dict]]:
     """(file, mapping) for every ``*.yaml`` in ``directory``; one-line errors for bad files."""
+    import yaml  # here: finding a data directory should not cost the YAML parser's import
+
     d = Path(directory) if isinstance(directory, str) else directory
     if not d.is_dir():
         raise BadInput(str(d), f"no such directory of {what}s")

@@ -41,6 +41,17 @@ TRANSPORTS: dict[str, str] = {
 }
 
 
+# each transport's reference prefix, so parsing a reference imports only the transport it names (a warm
+# `imgopt analyze FILE` should not import the registry client); tests/test_transports.py checks them
+PREFIXES: dict[str, str] = {
+    "docker-archive": "docker-archive:",
+    "oci": "oci:",
+    "oci-archive": "oci-archive:",
+    "docker-daemon": "docker-daemon:",
+    "docker": "docker://",
+}
+
+
 def transport(name: str) -> Transport:
     """The transport registered as ``name``."""
     return instance(TRANSPORTS[name])
@@ -51,9 +62,9 @@ def parse(text: str, *, for_writing: bool = False) -> ImageRef:
     if not text:
         raise BadInput("image", "empty image reference")
     for name in TRANSPORTS:
-        t = transport(name)
-        if text.startswith(t.prefix):
-            return t.parse(text[len(t.prefix):], text)
+        prefix = PREFIXES.get(name) or transport(name).prefix
+        if text.startswith(prefix):
+            return transport(name).parse(text[len(prefix):], text)
     return detect(text, for_writing)
 
 

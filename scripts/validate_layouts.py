@@ -97,7 +97,8 @@ def listing(ref: str) -> dict:
             for p, n in t.walk() if p != ".prefetch.landmark" and p != ".no.prefetch.landmark"}
 
 
-def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], grid=GRID) -> dict[str, Candidate]:
+def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], grid=GRID,
+                     min_gain: float = 10.0) -> dict[str, Candidate]:
     """Trace once, then one `imgopt minify` per candidate; the default verified, the others checked equal."""
     archive = str(V.app_archive(app))
     probe = probe_file(app)
@@ -127,7 +128,7 @@ def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], gri
                 raise RuntimeError(f"{app}: the default slim image failed its probes: {ver}")
         out[label] = Candidate(label, codec, level, split, r["dest"])
     for rate, link in links.items():
-        r = minify(f"opt{rate}", ["--optimize-for", f"{link},docker"], verify=False)
+        r = minify(f"opt{rate}", ["--optimize-for", f"{link},docker", "--min-gain", str(min_gain)], verify=False)
         o = r["doc"]["optimization"]
         ch = o["chosen"]
         key = (ch["codec"], ch["level"], (ch["startup_layers"], ch["rest_layers"]))
@@ -192,7 +193,8 @@ def spearman(a: list[float], b: list[float]) -> float:
         return float("nan")
 
 
-def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | None, grid=GRID) -> dict:
+def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | None, grid=GRID,
+        min_gain: float = 10.0) -> dict:
     assert grid[0][0] == DEFAULT, "the default layout comes first: it is the one verified"
     from imgopt.image.docker_engine import docker_client
 
@@ -216,7 +218,7 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
             ready: dict[str, float] = {}
             for app in images:
                 log(f"building {app}'s candidate layouts")
-                cands[app] = build_candidates(app, tmp, env, links, grid)
+                cands[app] = build_candidates(app, tmp, env, links, grid, min_gain)
                 for c in cands[app].values():
                     V._PREPARED[(app, c.label)] = prepare_candidate(c)
                     V.push_app(V.REG_ADDR, app, c.label)  # the unsalted copy: what the predictions read
@@ -437,6 +439,22 @@ def combine(paths: list[str], notes: str = "") -> dict:
             "reps": last_json.get("reps"), "date": last_json.get("date", ""), "notes": notes, "sources": sources}
 
 
+def replay(points: list[dict], min_gain: float) -> list[dict]:
+    """What ``--min-gain`` would have written in an earlier run (its --json ``points``), from its own figures:
+    the candidate the optimizer predicted fastest, unless it is predicted less than ``min_gain`` faster than the
+    default, and that candidate's measured pull + start over the default's."""
+    out = []
+    for p in points:
+        cands = [c for c in p["candidates"] if c.get("optimizer_predicted") is not None]
+        d = next(c for c in p["candidates"] if c["label"] == DEFAULT)
+        best = min(cands, key=lambda c: c["optimizer_predicted"])
+        chosen = best if best["optimizer_predicted"] <= d["optimizer_predicted"] * (1 - min_gain) + 5e-4 else d
+        out.append({"app": p["app"], "rate": p["rate"], "best": best["label"], "chosen": chosen["label"],
+                    "predicted_ratio": best["optimizer_predicted"] / d["optimizer_predicted"],
+                    "ratio": chosen["measured_total"] / d["measured_total"]})
+    return out
+
+
 def _by_rate(per: list[dict], rates) -> dict:
     return {r: {"median_ratio": statistics.median(p["ratio"] for p in per if p["rate"] == r),
                 "median_rho": statistics.median(p["rho"] for p in per if p["rate"] == r and p["rho"] == p["rho"]),
@@ -457,7 +475,23 @@ def main(argv=None) -> int:
     ap.add_argument("--render", metavar="RUN[,RUN...]", default=None,
                     help="No lab: write the report from earlier runs, each its --json output or its log (stderr); "
                          "a link rate measured in several runs is taken from the last.")
+    ap.add_argument("--min-gain", type=float, default=10.0, metavar="PCT",
+                    help="imgopt minify --min-gain for the optimized images (with --replay: the rule replayed).")
+    ap.add_argument("--replay", metavar="RUN.json[,...]", default=None,
+                    help="No lab: print what --min-gain would have chosen in earlier runs (their --json output) "
+                         "and the measured ratio of that choice to the default.")
     a = ap.parse_args(argv)
+    if a.replay:
+        for path in a.replay.split(","):
+            rows = replay(json.loads(Path(path).read_text())["points"], a.min_gain / 100)
+            for r in rows:
+                print(f"{path}: {r['app']} {r['rate']} Mbit/s: best {r['best']} (predicted "
+                      f"{r['predicted_ratio']:.2f}x), written {r['chosen']}: measured {r['ratio']:.2f}x the default")
+            for rate in sorted({r["rate"] for r in rows}):
+                xs = [r["ratio"] for r in rows if r["rate"] == rate]
+                print(f"{path}: {rate} Mbit/s: median {statistics.median(xs):.2f}x, worst {max(xs):.2f}x "
+                      f"({len(xs)} apps)")
+        return 0
     if a.render:
         write_report(Path(a.report), combine(a.render.split(","), Path(a.notes).read_text() if a.notes else ""))
         return 0
@@ -465,7 +499,7 @@ def main(argv=None) -> int:
         print("validate_layouts: needs root (network namespaces, tc, a second dockerd)", file=sys.stderr)
         return 2
     res = run([x for x in a.images.split(",") if x], [int(x) for x in a.rates.split(",") if x], a.reps,
-              a.calib_reps, None if a.no_report else Path(a.report), a.json)
+              a.calib_reps, None if a.no_report else Path(a.report), a.json, min_gain=a.min_gain)
     print(json.dumps(res["by_rate"], indent=1))
     return 0
 

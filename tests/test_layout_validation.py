@@ -12,6 +12,7 @@ passes, and predicted.  The lab is torn down afterwards.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,20 @@ def test_spearman_ranks_ties_and_order():
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
+def test_replaying_a_run_with_min_gain_zero_reproduces_its_choices():
+    """--replay from a recorded lab run: with no margin the rule picks what that run's optimizer wrote and gives
+    its measured ratio; with a margin above every predicted gain it writes the default everywhere (ratio 1)."""
+    L = _script()
+    points = json.loads((ROOT / "reports" / "raw" / "layout-optimization-run4.json").read_text())["points"]
+    rows = L.replay(points, 0.0)
+    assert [r["chosen"] for r in rows] == [p["optimized"] for p in points]
+    assert [r["ratio"] for r in rows] == pytest.approx([p["ratio"] for p in points], rel=1e-9)
+    assert all(r["chosen"] == L.DEFAULT and r["ratio"] == 1.0 for r in L.replay(points, 0.5))
+    kept = L.replay(points, 0.08)  # between the recorded predicted gains (4-10 %): some kept, some not
+    assert {r["chosen"] == L.DEFAULT for r in kept} == {True, False}
+    assert all((r["chosen"] == L.DEFAULT) == (r["predicted_ratio"] > 0.92 + 5e-4) for r in kept)
+
+
 def test_optimized_and_default_layouts_measured_on_a_shaped_link(tmp_path):
     require_lab()
     L = _script()

@@ -46,6 +46,8 @@ class MinifyOptions:
     # "REGISTRY[,CLIENT]" (simulator profiles): codec, level and rest_layers are chosen by
     # predicting each candidate's pull + start (imgopt.minify.optimize); the three above are ignored
     optimize_for: str | None = None
+    # --optimize-for keeps the default layout unless a candidate is predicted this much faster (a fraction)
+    min_gain: float = 0.10
 
     def check(self) -> None:
         if self.optimize_for is not None:
@@ -55,6 +57,8 @@ class MinifyOptions:
             if self.layout != "startup-first":
                 raise BadInput("--optimize-for", f"chooses the split of the startup-first layout; "
                                                  f"it cannot be combined with --layout {self.layout}")
+        if not 0.0 <= self.min_gain < 1.0:
+            raise BadInput("--min-gain", f"{100 * self.min_gain:g} %: must be at least 0 and below 100")
         if self.rest_layers < 1 or self.startup_layers < 1:
             raise BadInput("startup_layers/rest_layers", "must be at least 1")
         if self.layout not in LAYOUTS:

@@ -26,6 +26,10 @@ def _common(fn):
                           "start `imgopt simulate` predicts for this registry and client profile (client default "
                           "docker), e.g. vpc,docker, public,docker, public,containerd, vpc,lazy. Replaces "
                           "--compress/--level; startup-first layout only."),
+        click.option("--min-gain", "min_gain", type=float, default=10.0,
+                     show_default=True, metavar="PCT",
+                     help="--optimize-for keeps the default layout unless a candidate is predicted at least PCT % "
+                          "faster (the simulator's error budget; 0: take the least predicted whatever the gain)."),
         click.option("--split", "split", metavar="STARTUP,REST", default=None,
                      help="startup-first: the startup files as STARTUP layers and the rest as REST layers, sizes "
                           "growing 1 : 2 : ... so the first layers arrive and extract early (default 1,1). "
@@ -113,6 +117,7 @@ def _run_pipeline(image: str, profile, *, trace_first: bool, fmt: str, platform:
         minify=MinifyOptions(layout=kw["layout"], codec=kw["codec"] or "gzip", level=kw["level"],
                              keep_all=kw["keep_all"], includes=list(kw["include"]), excludes=list(kw["exclude"]),
                              base_layers=kw["base_layers"], optimize_for=kw["optimize_for"],
+                             min_gain=kw["min_gain"] / 100.0,
                              startup_layers=startup_layers, rest_layers=rest_layers),
         probes=load_probes(kw["probe_file"]) if kw["probe_file"] else None,
         verify={"both": ["native", "docker"], "none": []}.get(kw["backends"], [kw["backends"]]),

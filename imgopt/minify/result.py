@@ -146,6 +146,8 @@ class Optimization:
     default: LayoutCandidate | None  # the default slim layout (gzip-6, startup + rest), when the client can pull it
     predicted_gain_seconds: float | None  # default minus chosen total (None: no default to compare with)
     why: str
+    best: LayoutCandidate | None = None  # the least predicted; chosen only if it beats the default by min_gain
+    min_gain: float = 0.0  # the fraction of the default's predicted total the best had to win by
 
 
 @dataclass

@@ -58,6 +58,11 @@ def _optimization_lines(rep: MinifyResult) -> list[str]:
         pct = 100 * o.predicted_gain_seconds / d.total_seconds if d.total_seconds else 0.0
         gain = (f"; default {d.label}: {d.total_seconds:.2f} s, predicted gain {o.predicted_gain_seconds:.2f} s "
                 f"({pct:.0f} %)")
+        b = o.best
+        if b is not None and b is not c:
+            bpct = 100 * (1 - b.total_seconds / d.total_seconds) if d.total_seconds else 0.0
+            gain = (f" (the default: the best, {b.label} at {b.total_seconds:.2f} s, is predicted only {bpct:.0f} % "
+                    f"faster, below --min-gain {100 * o.min_gain:.0f} %)")
     lines = ["", f"  optimized for   {o.registry},{o.client} (host {o.host}): {c.label}, predicted pull + start "
                  f"{c.total_seconds:.2f} s{gain}",
              f"    why: {o.why}",

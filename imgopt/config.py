@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from imgopt.data import parse_yaml
 from imgopt.errors import BadInput
 
 YAML_NAMES = (".imgopt.yaml", ".imgopt.yml")
@@ -106,7 +107,7 @@ def _load_yaml(path: str) -> Any:
 
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f) or {}
+            return parse_yaml(f.read()) or {}
     except yaml.YAMLError as e:
         raise BadInput(path, f"not valid YAML: {str(e).splitlines()[0]}") from None
 

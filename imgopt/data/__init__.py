@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from imgopt.errors import BadInput
 
@@ -26,6 +26,16 @@ from imgopt.errors import BadInput
 def data_dir(name: str) -> Traversable:
     """The built-in data directory ``name`` (junk, keep, simulate)."""
     return files(__name__) / name
+
+
+def parse_yaml(text: str | bytes) -> Any:
+    """``yaml.safe_load`` through libyaml when PyYAML has it (5-10x faster: every command reads its rules).
+
+    The same safe constructor either way: plain data only.  Raises ``yaml.YAMLError``.
+    """
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def yaml_rules(directory: Traversable | Path | str, required: set[str],
@@ -38,7 +48,7 @@ def yaml_rules(directory: Traversable | Path | str, required: set[str],
         raise BadInput(str(d), f"no such directory of {what}s")
     for f in sorted((f for f in d.iterdir() if f.name.endswith(".yaml") and f.is_file()), key=lambda f: f.name):
         try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+            doc = parse_yaml(f.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise BadInput(str(f), f"not valid YAML: {e}") from None
         if not isinstance(doc, dict):
@@ -49,4 +59,4 @@ def yaml_rules(directory: Traversable | Path | str, required: set[str],
         yield f, doc
 
 
-__all__ = ["data_dir", "yaml_rules"]
+__all__ = ["data_dir", "yaml_rules", "parse_yaml"]

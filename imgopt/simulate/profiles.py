@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from imgopt.errors import BadInput, NotFound
-from imgopt.data import data_dir
+from imgopt.data import data_dir, parse_yaml
 
 KINDS = ("registry", "client", "host")
 BUILTIN_DIR = data_dir("simulate")
@@ -338,7 +338,7 @@ def load_doc(path: Traversable) -> Any:
     except UnicodeDecodeError:
         raise BadInput(str(path), "not a text file") from None
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -48,6 +48,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from imgopt.data import parse_yaml
 from imgopt.errors import BadInput
 from imgopt.trace.profile import ProbeResult
 
@@ -171,7 +172,7 @@ def _parse_text(text: str, path: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import io
 import os
 import random
 import sys
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,28 +96,9 @@ def plan(n: int, apps: list[str], prefix: str, start: int = 0) -> list[TagSpec]:
 
 def _tar(files: list[tuple[str, bytes | None]]) -> bytes:
     """A deterministic tar: (path, content) regular files; content None is a whiteout of that path."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-        dirs: set[str] = set()
-        for path, data in sorted(files):
-            parts = path.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    ti = tarfile.TarInfo(d)
-                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, MTIME
-                    t.addfile(ti)
-            if data is None:
-                head, _, name = path.rpartition("/")
-                ti = tarfile.TarInfo(f"{head}/.wh.{name}" if head else f".wh.{name}")
-                ti.mode, ti.mtime, ti.size = 0o644, MTIME, 0
-                t.addfile(ti, io.BytesIO(b""))
-                continue
-            ti = tarfile.TarInfo(path)
-            ti.mode, ti.mtime, ti.size = 0o644, MTIME, len(data)
-            t.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    from imgopt.image.mutate import tar_of
+
+    return tar_of(sorted(files), mtime=MTIME)
 
 
 def _text(rng: random.Random, n: int) -> bytes:

@@ -194,3 +194,25 @@ def test_hostile_layers_never_write_outside(tmp_path):
     assert (dest / "escape-dotdot").is_file()
     assert (dest / str(outside).lstrip("/") / "escape-abs").is_file()
     assert res.problems  # and reported
+
+
+def test_tar_of_builds_a_layer_the_reader_sees_as_given():
+    """imgopt.image.mutate.tar_of (the scale fixture's and calibrate's layers): files in the order given, each
+    parent directory once before its first entry, (path, None) a whiteout of that path, deterministic."""
+    import io
+
+    from imgopt.image.mutate import tar_of
+    from imgopt.image.tarstream import Kind, iter_entries
+
+    files = [("usr/lib/a.so", b"\x7fELF" * 8), ("usr/lib/b.so", b"b"), ("etc/gone", None), ("usr/bin/x", b""),
+             ("top", None)]
+    tar = tar_of(files, mtime=7, mode=0o755)
+    got = [(e.path, e.kind, e.size, e.mode & 0o7777, e.mtime, e.target)
+           for e, _, _ in iter_entries(io.BytesIO(tar), "tar_of")]
+    assert got == [("usr", Kind.DIR, 0, 0o755, 7, ""), ("usr/lib", Kind.DIR, 0, 0o755, 7, ""),
+                   ("usr/lib/a.so", Kind.FILE, 32, 0o755, 7, ""), ("usr/lib/b.so", Kind.FILE, 1, 0o755, 7, ""),
+                   ("etc", Kind.DIR, 0, 0o755, 7, ""), ("etc/.wh.gone", Kind.WHITEOUT, 0, 0o755, 7, "etc/gone"),
+                   ("usr/bin", Kind.DIR, 0, 0o755, 7, ""), ("usr/bin/x", Kind.FILE, 0, 0o755, 7, ""),
+                   (".wh.top", Kind.WHITEOUT, 0, 0o755, 7, "top")]
+    assert tar_of(files, mtime=7, mode=0o755) == tar
+    assert tar_of(files) != tar

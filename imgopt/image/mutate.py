@@ -153,6 +153,33 @@ def with_history(image: Image, entry: HistoryEntry) -> Image:
     return with_config(image, raw)
 
 
+def tar_of(files: list[tuple[str, bytes | None]], *, mtime: int = 0, mode: int = 0o644) -> bytes:
+    """A deterministic layer tar, in the given order: ``(path, content)`` a regular file, ``(path, None)`` a
+    whiteout of ``path``; each parent directory (0755) added once, before its first entry."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        dirs: set[str] = set()
+        for path, data in files:
+            parts = path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    ti = tarfile.TarInfo(d)
+                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, mtime
+                    t.addfile(ti)
+            if data is None:
+                head, _, name = path.rpartition("/")
+                path, data = (f"{head}/.wh.{name}" if head else f".wh.{name}"), b""
+            ti = tarfile.TarInfo(path)
+            ti.mode, ti.mtime, ti.size = mode, mtime, len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def layer_from_tar(tar: bytes, codec: Compression, workdir: str, level: int | None = None,
                    subject: str = "new layer") -> Layer:
     """A new layer holding the tar archive ``tar``, compressed with ``codec`` into a file in ``workdir``."""

@@ -140,22 +140,9 @@ def _host_tree(n_files: int) -> list[tuple[str, bytes]]:
 
 
 def _tar(members: list[tuple[str, bytes]], mode: int = 0o644) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        dirs = set()
-        for name, data in members:
-            parts = name.split("/")[:-1]
-            for k in range(1, len(parts) + 1):
-                d = "/".join(parts[:k])
-                if d not in dirs:
-                    dirs.add(d)
-                    ti = tarfile.TarInfo(d)
-                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 0
-                    tf.addfile(ti)
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode, ti.mtime = len(data), mode, 0
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    from imgopt.image.mutate import tar_of
+
+    return tar_of(members, mode=mode)
 
 
 def _gz(data: bytes) -> bytes:

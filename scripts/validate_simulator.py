@@ -850,7 +850,9 @@ def run_validation(images, variants, rates, rtts, rtt_images, reps, calib_reps, 
         summary["points"] = [{"image": p.image, "variant": p.variant, "rate": p.rate, "rtt_ms": p.rtt_ms,
                               "measured_pull": p.pull, "predicted_pull": p.predicted["pull"],
                               "predicted_pull_recalibrated": p.predicted_block.get("pull"),
-                              "measured_total": p.total, "predicted_total": p.predicted["total"]} for p in points]
+                              "measured_total": p.total, "predicted_total": p.predicted["total"],
+                              "measured_dl_phase": _med(p.dl_phase), "predicted_dl_phase": p.predicted["dl_phase"]}
+                             for p in points]
         return summary
     finally:
         signal.signal(signal.SIGTERM, old_term)

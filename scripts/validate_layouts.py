@@ -50,6 +50,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import validate_simulator as V  # noqa: E402
+from imgopt.minify import MIN_GAIN  # noqa: E402
+from imgopt.minify.optimize import beats  # noqa: E402
 from imgopt.simulate import calibrate as C  # noqa: E402
 
 IMGOPT = str(Path(sys.executable).parent / "imgopt")
@@ -98,7 +100,7 @@ def listing(ref: str) -> dict:
 
 
 def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], grid=GRID,
-                     min_gain: float = 10.0) -> dict[str, Candidate]:
+                     min_gain: float = 100 * MIN_GAIN) -> dict[str, Candidate]:
     """Trace once, then one `imgopt minify` per candidate; the default verified, the others checked equal."""
     archive = str(V.app_archive(app))
     probe = probe_file(app)
@@ -194,7 +196,7 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | None, grid=GRID,
-        min_gain: float = 10.0) -> dict:
+        min_gain: float = 100 * MIN_GAIN) -> dict:
     assert grid[0][0] == DEFAULT, "the default layout comes first: it is the one verified"
     from imgopt.image.docker_engine import docker_client
 
@@ -448,7 +450,7 @@ def replay(points: list[dict], min_gain: float) -> list[dict]:
         cands = [c for c in p["candidates"] if c.get("optimizer_predicted") is not None]
         d = next(c for c in p["candidates"] if c["label"] == DEFAULT)
         best = min(cands, key=lambda c: c["optimizer_predicted"])
-        chosen = best if best["optimizer_predicted"] <= d["optimizer_predicted"] * (1 - min_gain) + 5e-4 else d
+        chosen = best if beats(best["optimizer_predicted"], d["optimizer_predicted"], min_gain) else d
         out.append({"app": p["app"], "rate": p["rate"], "best": best["label"], "chosen": chosen["label"],
                     "predicted_ratio": best["optimizer_predicted"] / d["optimizer_predicted"],
                     "ratio": chosen["measured_total"] / d["measured_total"]})
@@ -475,7 +477,7 @@ def main(argv=None) -> int:
     ap.add_argument("--render", metavar="RUN[,RUN...]", default=None,
                     help="No lab: write the report from earlier runs, each its --json output or its log (stderr); "
                          "a link rate measured in several runs is taken from the last.")
-    ap.add_argument("--min-gain", type=float, default=10.0, metavar="PCT",
+    ap.add_argument("--min-gain", type=float, default=100 * MIN_GAIN, metavar="PCT",
                     help="imgopt minify --min-gain for the optimized images (with --replay: the rule replayed).")
     ap.add_argument("--replay", metavar="RUN.json[,...]", default=None,
                     help="No lab: print what --min-gain would have chosen in earlier runs (their --json output) "

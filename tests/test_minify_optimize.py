@@ -130,7 +130,10 @@ def test_the_choice_follows_the_model_per_registry(traced, tmp_path, docker_imag
 def test_a_gain_below_min_gain_keeps_the_default_layout(traced, tmp_path):
     """The default layout is written unless the best candidate is predicted --min-gain faster: with 99 % no
     candidate qualifies, and the summary says which was best and why it was not taken; with 0 the best is."""
+    from imgopt.minify.cli import minify as minify_command
+
     assert MinifyOptions().min_gain == MIN_GAIN
+    assert next(p.default for p in minify_command.params if p.name == "min_gain") == 100 * MIN_GAIN
     keep = _minify(traced, tmp_path, "public,docker", "--verify", "none", "--min-gain", "99", name="keep")
     o = keep["optimization"]
     assert _key(o["best"]) != DEFAULT  # nginx on a public link: gzip-9 with a split is predicted faster

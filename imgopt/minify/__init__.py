@@ -32,6 +32,11 @@ from imgopt.trace.profile import AccessProfile
 CODECS = ("gzip", "zstd", "estargz", "none")
 
 
+# the least predicted gain (fraction of the default's pull + start) for which --optimize-for replaces the
+# default layout: the error the simulator is held to at every link rate (imgopt.minify.optimize.beats)
+MIN_GAIN = 0.10
+
+
 @dataclass
 class MinifyOptions:
     layout: str = "startup-first"
@@ -47,7 +52,7 @@ class MinifyOptions:
     # predicting each candidate's pull + start (imgopt.minify.optimize); the three above are ignored
     optimize_for: str | None = None
     # --optimize-for keeps the default layout unless a candidate is predicted this much faster (a fraction)
-    min_gain: float = 0.10
+    min_gain: float = MIN_GAIN
 
     def check(self) -> None:
         if self.optimize_for is not None:

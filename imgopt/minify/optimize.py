@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import zstandard
 
 from imgopt.errors import BadInput, NotFound
+from imgopt.minify import MIN_GAIN
 from imgopt.image.codecs import _deflate_mod
 from imgopt.image.tarstream import Kind
 from imgopt.minify.layout import ContentStore, PlannedLayer, plan_layers, wanted_content
@@ -56,7 +57,6 @@ SAMPLE_BUDGET = 48 << 20  # tar bytes compressed per codec and level, at most (a
 BLOCK = 1 << 20  # reads
 SAMPLE_BLOCK = 256 << 10  # the unit of the sample
 GRANULES = 32
-MIN_GAIN = 0.10  # the least predicted gain (fraction of the default's pull + start) that replaces the default
 ESTARGZ_PER_FILE = 30  # bytes: a gzip member per non-empty file (header, trailer, final block)
 ESTARGZ_TOC_PER_ENTRY = 100  # bytes of compressed TOC per entry (as the lazy client profile assumes)
 
@@ -320,16 +320,18 @@ def search(scan, plan, profile, target: Target, store: ContentStore, host=None,
                                               round(pull, 4), round(total, 4), round(net, 4), round(cpu, 4)))
     best = min(candidates, key=_key)
     default = next((c for c in candidates if (c.codec, c.level, c.startup_layers, c.rest_layers) == DEFAULT), None)
-    chosen = best if default is None or beats(best, default, min_gain) else default
+    chosen = best if default is None or best is default or \
+        beats(best.total_seconds, default.total_seconds, min_gain) else default
     gain = round(default.total_seconds - chosen.total_seconds, 4) if default else None
     return Optimization(target.spec, target.registry.name, client.name, host.name, startup.ready_time,
                         ratios.describe(), candidates, chosen, default, gain,
                         _why(best, chosen, default, candidates, min_gain), best, min_gain)
 
 
-def beats(best: LayoutCandidate, default: LayoutCandidate, min_gain: float) -> bool:
-    """Whether ``best`` is predicted at least ``min_gain`` (a fraction) faster than ``default``."""
-    return best is default or best.total_seconds <= default.total_seconds * (1.0 - min_gain) + 5e-4
+def beats(predicted: float, default_predicted: float, min_gain: float) -> bool:
+    """Whether a layout predicted ``predicted`` s replaces the default predicted ``default_predicted`` s: at least
+    ``min_gain`` (a fraction) faster, to the half millisecond."""
+    return predicted <= default_predicted * (1.0 - min_gain) + 5e-4
 
 
 def _why(best: LayoutCandidate, chosen: LayoutCandidate, default: LayoutCandidate | None,

@@ -25,16 +25,12 @@ from imgopt.image.codecs import Compression
 from imgopt.image.model import Image, ImageConfig, Layer, Manifest, canonical_json, descriptor_for
 from imgopt.image.tarstream import Kind
 from imgopt.minify.keep import KeepPlan, plan_keep
+from imgopt.minify.optimize import MIN_GAIN
 from imgopt.minify.layout import LAYOUTS, ContentStore, PlannedLayer, plan_layers, wanted_content
 from imgopt.minify.writer import write_estargz_layer, write_plain_layer
 from imgopt.trace.profile import AccessProfile
 
 CODECS = ("gzip", "zstd", "estargz", "none")
-
-
-# the least predicted gain (fraction of the default's pull + start) for which --optimize-for replaces the
-# default layout: the error the simulator is held to at every link rate (imgopt.minify.optimize.beats)
-MIN_GAIN = 0.10
 
 
 @dataclass

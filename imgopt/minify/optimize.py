@@ -41,7 +41,6 @@ from dataclasses import dataclass
 import zstandard
 
 from imgopt.errors import BadInput, NotFound
-from imgopt.minify import MIN_GAIN
 from imgopt.image.codecs import _deflate_mod
 from imgopt.image.tarstream import Kind
 from imgopt.minify.layout import ContentStore, PlannedLayer, plan_layers, wanted_content
@@ -53,6 +52,9 @@ CODECS: tuple[tuple[str, int | None], ...] = (
     ("gzip", 6), ("gzip", 9), ("gzip", 1), ("zstd", 3), ("zstd", 9), ("none", None),
     ("estargz", 6), ("estargz", 9), ("estargz", 1))
 DEFAULT = ("gzip", 6, 1, 1)  # imgopt slim without --optimize-for: gzip-6, one startup layer, one for the rest
+# the least predicted gain (fraction of the default's pull + start) for which --optimize-for replaces the
+# default layout: the error the simulator is held to at every link rate (beats); MinifyOptions' default
+MIN_GAIN = 0.10
 SAMPLE_BUDGET = 48 << 20  # tar bytes compressed per codec and level, at most (about)
 BLOCK = 1 << 20  # reads
 SAMPLE_BLOCK = 256 << 10  # the unit of the sample

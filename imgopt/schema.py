@@ -105,6 +105,31 @@ _IDENTITY = lambda v: v  # noqa: E731
 _PLAIN = (str, int, bool, bytes, type(None))
 
 
+def plain(obj: Any) -> Any:
+    """``dataclasses.asdict`` for result types, several times faster: dataclasses become dicts (fields in
+    order), lists, tuples and dicts are copied, and every other value is shared, not deep-copied (results
+    hold JSON values).  A warm scan turns hundreds of records into JSON; asdict was most of that."""
+    cls = type(obj)
+    if cls in _LEAVES:
+        return obj
+    if cls is list:
+        return [plain(x) for x in obj]
+    if cls is dict:
+        return {k: plain(v) for k, v in obj.items()}
+    names = _DATACLASS_FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _DATACLASS_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    if names is not None:
+        return {n: plain(getattr(obj, n)) for n in names}
+    if cls is tuple:
+        return tuple(plain(x) for x in obj)
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+_LEAVES = frozenset((str, int, float, bool, bytes, type(None)))
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 @functools.lru_cache(maxsize=None)
 def _converter(tp: Any):
     """One function per type, built once: a warm scan reads hundreds of cached records back, and

@@ -17,11 +17,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import tarfile
 import tempfile
+
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -357,3 +360,36 @@ def test_generated_dockerfiles_come_back(body, base):
     got = [(i.keyword, i.start_line) for i in df.instructions]
     assert got == [(line.split()[0], n + 1) for n, line in enumerate(lines)]
     assert len(df.stages) == 1 and df.stages[0].base == base
+
+
+@dataclasses.dataclass
+class _Leaf:
+    name: str
+    value: Any
+
+
+@dataclasses.dataclass
+class _Node:
+    leaves: list
+    extra: dict
+    pair: tuple
+    child: Any = None
+
+
+_NODES = st.recursive(
+    st.builds(_Leaf, TEXT, JSON),
+    lambda kids: st.builds(_Node, st.lists(kids, max_size=3), st.dictionaries(TEXT, kids | JSON, max_size=3),
+                           st.tuples(kids, JSON), st.none() | kids), max_leaves=12)
+
+
+@SETTINGS
+@given(_NODES)
+def test_plain_is_asdict_without_the_deep_copies_of_containers(node):
+    from imgopt.schema import plain
+
+    got = plain(node)
+    assert got == dataclasses.asdict(node) and json.dumps(got) == json.dumps(dataclasses.asdict(node))
+    if isinstance(node, _Node):  # the containers are new: changing them leaves the result object alone
+        got["leaves"].append("x")
+        got["extra"][("not", "json")] = 1
+        assert len(node.leaves) == len(got["leaves"]) - 1 and ("not", "json") not in node.extra

@@ -679,3 +679,26 @@ def test_registry_token_is_sent_as_it_is(token_registry, tmp_path):
     assert ts.log[start:] == []  # no round trip to the token server
     info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{reg.host}/{repo}:v1"))
     assert info["Digest"] == DIGESTS["oci-zstd"]
+
+
+def test_a_session_reads_proxy_settings_per_host_once(monkeypatch):
+    """The per-host memo of the environment's proxy settings answers as requests itself would."""
+    from imgopt.image.registry_client import _new_session
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,internal.example")
+    s = _new_session()
+    plain = requests.Session()
+    for url in ("http://registry.example/v2/", "http://127.0.0.1:5000/v2/", "http://internal.example/v2/x",
+                "http://registry.example/v2/other"):
+        want = plain.merge_environment_settings(url, {}, None, None, None)
+        for _ in range(2):
+            got = s.merge_environment_settings(url, {}, None, None, None)
+            assert got == want
+            got["proxies"]["http"] = "changed"  # a caller's change does not reach the memo
+    assert s.merge_environment_settings("http://registry.example/", {}, None, None, None)["proxies"]["http"] == \
+        "http://proxy.invalid:3128"
+    assert "http" not in s.merge_environment_settings("http://127.0.0.1:5000/", {}, None, None, None)["proxies"]
+    explicit = {"http": "http://other.invalid:8080"}  # a request's own proxies win, and are part of the key
+    assert s.merge_environment_settings("http://registry.example/", explicit, None, None, None)["proxies"][
+        "http"] == "http://other.invalid:8080"

@@ -192,6 +192,63 @@ def test_warm_rescan_and_one_new_tag_read_only_the_new_layer(fleet, tmp_path):
         _delete_tag(fleet, f"{PREFIX}/sample", "extra")
 
 
+def _manifest_gets(fleet: Fleet, since: int) -> dict[str, list[int]]:
+    """Tag -> statuses of the manifest GETs by tag the registry answered since ``since``."""
+    out: dict[str, list[int]] = {}
+    for method, uri, status in fleet.reg.requests_log()[since:]:
+        m = re.match(r"^/v2/.+/manifests/([^/?]+)$", uri)
+        if m and method == "GET" and not m[1].startswith("sha256:"):
+            out.setdefault(m[1], []).append(status)
+    return out
+
+
+def test_a_rescan_asks_each_tag_only_whether_it_moved(fleet, tmp_path):
+    import requests
+
+    cache = tmp_path / "c"
+    repo = f"{PREFIX}/sample"
+    src = f"docker://{fleet.host}/{repo}"
+    mark = fleet.mark()
+    cold = _scan([src], cache)
+    assert {t: s for t, s in _manifest_gets(fleet, mark).items()} == {i.tag: [200] for i in cold.images}
+    mark = fleet.mark()
+    warm = _scan([src], cache)
+    assert _manifest_gets(fleet, mark) == {i.tag: [304] for i in cold.images}  # If-None-Match: not modified
+    assert _comparable(warm) == _comparable(cold)
+    # a remembered manifest that no longer hashes to its digest is not trusted: that tag is asked for in full
+    from imgopt.cache import open_cache
+    from imgopt.cache.manifests import ManifestMemo
+
+    ManifestMemo(open_cache(str(cache))).remember_manifest(cold.images[2].manifest_digest, b'{"damaged": 1}', "x")
+    mark = fleet.mark()
+    again = _scan([src], cache)
+    gets = _manifest_gets(fleet, mark)
+    assert gets.pop(cold.images[2].tag) == [200] and set(map(tuple, gets.values())) == {(304,)}
+    assert _comparable(again) == _comparable(cold)
+    # a tag moved to another image's manifest is read again, and its record is that image's
+    first, second = cold.images[0], cold.images[1]
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                        "application/vnd.docker.distribution.manifest.v2+json"}
+    got = requests.get(f"{fleet.reg.url}/v2/{repo}/manifests/{second.manifest_digest}", headers=accept, timeout=10)
+    got.raise_for_status()
+    put = requests.put(f"{fleet.reg.url}/v2/{repo}/manifests/{first.tag}", data=got.content,
+                       headers={"Content-Type": got.headers["Content-Type"]}, timeout=10)
+    put.raise_for_status()
+    try:
+        mark = fleet.mark()
+        moved = _scan([src], cache)
+        gets = _manifest_gets(fleet, mark)
+        assert gets.pop(first.tag) == [200] and set(map(tuple, gets.values())) == {(304,)}
+        rec = next(i for i in moved.images if i.tag == first.tag)
+        assert rec.manifest_digest == second.manifest_digest != first.manifest_digest
+        assert rec.final_bytes == second.final_bytes and moved.stats.layers_read == 0
+    finally:  # put the tag back where it was
+        back = requests.get(f"{fleet.reg.url}/v2/{repo}/manifests/{first.manifest_digest}", headers=accept,
+                            timeout=10)
+        requests.put(f"{fleet.reg.url}/v2/{repo}/manifests/{first.tag}", data=back.content,
+                     headers={"Content-Type": back.headers["Content-Type"]}, timeout=10).raise_for_status()
+
+
 def _delete_tag(fleet: Fleet, repo: str, tag: str) -> None:
     import requests
 

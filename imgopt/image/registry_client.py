@@ -287,8 +287,31 @@ def _no_netrc(r: requests.PreparedRequest) -> requests.PreparedRequest:
     return r
 
 
+class _Session(requests.Session):
+    """A session that reads the environment's proxy and CA settings once per scheme and host.
+
+    requests re-reads every ``*_proxy`` variable of ``os.environ`` for each request
+    (~1 ms with a few hundred variables); a scan asks a registry for hundreds of
+    manifests.  The answer only depends on the URL's scheme and host (``no_proxy``
+    matches hosts) and the request's own settings, so it is kept per those.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_memo: dict[tuple, dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream, verify,
+               cert if not isinstance(cert, list) else tuple(cert))
+        got = self._env_memo.get(key)
+        if got is None:
+            got = self._env_memo[key] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        return dict(got, proxies=dict(got["proxies"]))
+
+
 def _new_session() -> requests.Session:
-    s = requests.Session()
+    s = _Session()
     s.headers["User-Agent"] = USER_AGENT
     s.auth = _no_netrc
     # room for every parallel layer stream (-j up to 64) without urllib3 "pool is full" warnings
@@ -625,10 +648,18 @@ class RegistryClient:
 
     # ---------------------------------------------------------------- reads
 
-    def get_manifest(self, reference: str) -> tuple[bytes, str, str]:
-        """(bytes, media type from Content-Type, Docker-Content-Digest or "") of a manifest or index."""
+    def get_manifest(self, reference: str, if_none_match: str | None = None) -> tuple[bytes, str, str] | None:
+        """(bytes, media type from Content-Type, Docker-Content-Digest or "") of a manifest or index; None
+        when ``if_none_match`` (the digest it had) is still what ``reference`` names (304 Not Modified)."""
         path = f"/v2/{self.repo}/manifests/{reference}"
-        resp = self.request("GET", path, what="manifest", headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+        headers = {"Accept": MANIFEST_ACCEPT}
+        if if_none_match:
+            headers["If-None-Match"] = f'"{if_none_match}"'
+        resp = self.request("GET", path, what="manifest", headers=headers, stream=True,
+                            expect=(200, 304) if if_none_match else (200,))
+        if resp.status_code == 304:
+            resp.close()
+            return None
         with resp:
             raw = self._bounded_body(resp, MAX_MANIFEST, "manifest")
         if len(raw) > MAX_MANIFEST:

@@ -4,7 +4,8 @@
    them (globs, newest N) and keep this shard's share (``--shard I/N``).
 2. **Resolve** each image's manifest and config (threads; small requests), or
    take its finished record from the cache (keyed by manifest, options and
-   versions: an unchanged registry is re-scanned from manifests alone).
+   versions: an unchanged registry is re-scanned from manifests alone, each
+   asked for with the digest it had, ``If-None-Match``: :mod:`imgopt.cache.manifests`).
 3. **Plan** (:mod:`imgopt.scan.engine`): the distinct layers not in the cache,
    deduplicated by diffID before anything runs (one :func:`~imgopt.scan.tasks.layer_task`
    each; local images, whose layers can only be read through the image, get one
@@ -157,6 +158,7 @@ def _resolve(cands: list[S.Candidate], env: Env, cache) -> tuple[dict[str, Any],
 
 def _resolve_registry(c: S.Candidate, registry: tuple[str, str], env: Env, cache):
     from imgopt.analyze import AnalyzeOptions, key_of
+    from imgopt.cache.manifests import ManifestMemo
     from imgopt.image import mediatypes as mt
     from imgopt.image.model import Manifest
     from imgopt.image.transports import parse
@@ -164,7 +166,8 @@ def _resolve_registry(c: S.Candidate, registry: tuple[str, str], env: Env, cache
     from imgopt.scan.tasks import registry_client
 
     client = registry_client(registry, env)
-    raw, media_type, index = resolve_manifest(client, parse(c.reference), env.platform)
+    memo = ManifestMemo(cache) if cache is not None else None
+    raw, media_type, index = resolve_manifest(client, parse(c.reference), env.platform, memo)
     man = Manifest.parse(raw, f"{c.reference} manifest", media_type or None)
     layers = [(d.digest, mt.LAYER_CODEC[d.media_type].value, False, d.media_type) for d in man.layers]
     base = key_of(man.digest, man.config.digest, layers, AnalyzeOptions(top=env.top))

@@ -10,8 +10,10 @@ compressed (what a registry stores and serves) unless named uncompressed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from imgopt.schema import plain
 
 SCHEMA = "imgopt.scan/v1"
 
@@ -75,7 +77,7 @@ class ImageRecord:
     analysis: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain(self)
         if d["analysis"] is None:
             del d["analysis"]
         return d
@@ -171,18 +173,18 @@ class ScanResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": self.schema, "sources": self.sources, "shard": self.shard, "partial": self.partial,
-                "images": [i.to_json() for i in self.images], "layers": [asdict(l) for l in self.layers],
-                "fleet": asdict(self.fleet), "errors": [asdict(e) for e in self.errors],
-                "stats": asdict(self.stats)}
+                "images": [i.to_json() for i in self.images], "layers": [plain(l) for l in self.layers],
+                "fleet": plain(self.fleet), "errors": [plain(e) for e in self.errors],
+                "stats": plain(self.stats)}
 
     def records(self) -> list[dict[str, Any]]:
         """The JSON Lines form: one record per line, each with its ``kind``."""
         out: list[dict[str, Any]] = [{"kind": "scan", "schema": self.schema, "sources": self.sources,
-                                      "shard": self.shard, "partial": self.partial, "stats": asdict(self.stats)}]
+                                      "shard": self.shard, "partial": self.partial, "stats": plain(self.stats)}]
         out += [{"kind": "image", **i.to_json()} for i in self.images]
-        out += [{"kind": "layer", **asdict(l)} for l in self.layers]
-        out += [{"kind": "error", **asdict(e)} for e in self.errors]
-        out.append({"kind": "fleet", **asdict(self.fleet)})
+        out += [{"kind": "layer", **plain(l)} for l in self.layers]
+        out += [{"kind": "error", **plain(e)} for e in self.errors]
+        out.append({"kind": "fleet", **plain(self.fleet)})
         return out
 
 

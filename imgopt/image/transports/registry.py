@@ -18,7 +18,8 @@ with the credentials of the options' keychain.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Callable, Iterator
+import hashlib
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from imgopt.errors import BadInput, DigestMismatch, RegistryError
 from imgopt.image import mediatypes as mt
@@ -31,6 +32,9 @@ from imgopt.image.registry_client import BlobStream, Progress, RegistryClient
 from imgopt.image.transports.base import SinkOptions, SourceOptions, recompress_for
 from imgopt.image.transports.partial import checked_blobs, image_total
 from imgopt.image.limits import MAX_CONFIG, MAX_INDEX_DEPTH, load_json
+
+if TYPE_CHECKING:
+    from imgopt.cache.manifests import ManifestMemo
 
 
 # Set on layers (and the image, for its config) read from a registry: the
@@ -107,30 +111,63 @@ def image_from_manifest(client: RegistryClient, raw: bytes, media_type: str, ind
     return img
 
 
-def resolve_manifest(client: RegistryClient, ref: ImageRef,
-                     platform: Platform | None) -> tuple[bytes, str, Index | None]:
-    """The image manifest for ``ref``: (bytes, media type, the index it was selected from), verified."""
-    raw, media_type = fetch_manifest(client, ref.digest or ref.tag, ref.digest or None)
+def resolve_manifest(client: RegistryClient, ref: ImageRef, platform: Platform | None,
+                     memo: ManifestMemo | None = None) -> tuple[bytes, str, Index | None]:
+    """The image manifest for ``ref``: (bytes, media type, the index it was selected from), verified.
+    With a ``memo`` (:mod:`imgopt.cache.manifests`) a tag asks only whether it moved, a digest nothing."""
+    raw, media_type = fetch_manifest(client, ref.digest or ref.tag, ref.digest or None, memo)
     index: Index | None = None
     for _ in range(MAX_INDEX_DEPTH + 1):
         if media_type not in mt.INDEXES:
             return raw, media_type, index
         index = Index.parse(raw, f"{client.subject} index", media_type)
         desc = index.select(platform, client.subject)
-        raw, media_type = fetch_manifest(client, desc.digest, desc.digest)
+        raw, media_type = fetch_manifest(client, desc.digest, desc.digest, memo)
         _check_size(raw, desc, client.subject)
         media_type = media_type or desc.media_type
     raise BadInput(client.subject, "image indexes nested too deeply")
 
 
-def fetch_manifest(client: RegistryClient, reference: str, digest: str | None) -> tuple[bytes, str]:
-    """A manifest or index and its media type, verified against ``digest`` or Docker-Content-Digest."""
-    raw, content_type, header_digest = client.get_manifest(reference)
+def fetch_manifest(client: RegistryClient, reference: str, digest: str | None,
+                   memo: ManifestMemo | None = None) -> tuple[bytes, str]:
+    """A manifest or index and its media type, verified against ``digest`` or Docker-Content-Digest.
+
+    With a ``memo``: a manifest named by digest that the memo holds (and that still hashes to it) is not
+    requested; a tag is requested with ``If-None-Match`` of the digest it named last time, and a
+    ``304 Not Modified`` is answered from the memo.  What the registry sends is remembered.
+    """
+    known: tuple[str, bytes, str] | None = None  # digest, bytes, media type
+    if memo is not None:
+        d = digest or memo.tag_digest(client.host, client.repo, reference)
+        m = memo.manifest(d) if d else None
+        if m is not None and _hashes_to(m[0], d):
+            known = (d, m[0], m[1])
+        if known is not None and digest:
+            return known[1], known[2]
+    got = client.get_manifest(reference, if_none_match=known[0] if known else None)
+    if got is None:  # 304: the tag still names the manifest the memo holds
+        assert known is not None
+        return known[1], known[2]
+    raw, content_type, header_digest = got
     if digest:
         _verify(raw, digest, client.subject, "manifest")
     elif header_digest:
         _verify(raw, header_digest, client.subject, "manifest (Docker-Content-Digest)")
-    return raw, _media_type(raw, content_type)
+    media_type = _media_type(raw, content_type)
+    if memo is not None:
+        d = digest or header_digest or "sha256:" + hashlib.sha256(raw).hexdigest()
+        memo.remember_manifest(d, raw, media_type)
+        if not digest:
+            memo.remember_tag(client.host, client.repo, reference, d)
+    return raw, media_type
+
+
+def _hashes_to(raw: bytes, digest: str) -> bool:
+    try:
+        _verify(raw, digest, "", "manifest")
+    except (BadInput, DigestMismatch):
+        return False
+    return True
 
 
 def _verify(raw: bytes, digest: str, subject: str, what: str) -> None:

@@ -44,7 +44,7 @@ from imgopt.errors import BadInput, NotFound
 from imgopt.image.codecs import _deflate_mod
 from imgopt.image.tarstream import Kind
 from imgopt.minify.layout import ContentStore, PlannedLayer, plan_layers, wanted_content
-from imgopt.minify.result import LayerEstimate, LayoutCandidate, Optimization
+from imgopt.minify.result import LayerEstimate, LayoutCandidate, Optimization, predicted_gain
 from imgopt.minify.writer import OutEntry, content_chunks, tar_header
 
 # search order = tie-break order: the default slim codec first
@@ -350,8 +350,7 @@ def _why(best: LayoutCandidate, chosen: LayoutCandidate, default: LayoutCandidat
     if ties:
         s += f"; tied with {len(ties)} other(s) within 1 ms, broken by fewer layers, then codec order"
     if default is not None and chosen is default and best is not default:
-        pct = 100 * (1 - best.total_seconds / default.total_seconds) if default.total_seconds else 0.0
-        s += (f"; the default is kept: {pct:.1f} % predicted gain is less than the {100 * min_gain:.0f} % the "
+        s += (f"; the default is kept: {100 * predicted_gain(best, default):.1f} % predicted gain is less than the {100 * min_gain:.0f} % the "
               f"prediction must win by (--min-gain)")
     return s
 

@@ -149,6 +149,14 @@ class Optimization:
     best: LayoutCandidate | None = None  # the least predicted; chosen only if it beats the default by min_gain
     min_gain: float = 0.0  # the fraction of the default's predicted total the best had to win by
 
+    def gain_over_default(self, cand: LayoutCandidate) -> float:
+        return predicted_gain(cand, self.default)
+
+
+def predicted_gain(cand: LayoutCandidate, default: LayoutCandidate | None) -> float:
+    """How much faster ``cand`` is predicted than ``default``, as a fraction of the default's total."""
+    return 1 - cand.total_seconds / default.total_seconds if default is not None and default.total_seconds else 0.0
+
 
 @dataclass
 class MinifyResult:
@@ -295,5 +303,5 @@ def minify_result(original, scan, slim, verification, manifest_digest: str, dest
     )
 
 
-__all__ = ["MinifyResult", "Optimization", "LayoutCandidate", "LayerEstimate", "RemovedFiles", "KeptFiles", "minify_result", "removed_files", "kept_files", "SCHEMA",
+__all__ = ["MinifyResult", "Optimization", "LayoutCandidate", "LayerEstimate", "RemovedFiles", "KeptFiles", "minify_result", "removed_files", "kept_files", "SCHEMA", "predicted_gain",
            "REMOVED_SCHEMA", "KEPT_SCHEMA"]

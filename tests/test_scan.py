@@ -169,12 +169,20 @@ def test_fleet_totals_add_up(reference):
 # ------------------------------------------------------------ cache use
 
 
-def test_warm_rescan_and_one_new_tag_read_only_the_new_layer(fleet, tmp_path):
+def test_warm_rescan_and_one_new_tag_read_only_the_new_layer(fleet, tmp_path, monkeypatch):
+    from imgopt.scan.engine import LocalEngine
+
+    started: list[int] = []  # the workers start while the catalog is resolved, only when there is work
+    real = LocalEngine.prestart
+    monkeypatch.setattr(LocalEngine, "prestart", lambda self: (started.append(1), real(self))[1])
     cache = tmp_path / "c"
     src = f"docker://{fleet.host}/{PREFIX}/sample"
     cold = _scan([src], cache)
+    assert len(started) >= 1
+    started.clear()
     mark = fleet.mark()
     warm = _scan([src], cache)
+    assert started == []  # every record was in the cache: no worker process was started
     assert fleet.blob_gets(mark).keys() <= {i.config_digest for i in cold.images}  # configs, no layer
     assert warm.stats.layers_read == 0 and warm.stats.images_cached == len(cold.images) == 7
     assert _comparable(warm) == _comparable(cold)

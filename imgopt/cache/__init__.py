@@ -9,6 +9,9 @@ What it holds (:mod:`imgopt.cache.store`):
   under any image is known by its digest before its config is read;
 * **results**: finished documents (an image's analysis, a scan's image record)
   keyed by what they depend on (manifest digest, options, schema versions).
+* **manifests** (:mod:`imgopt.cache.manifests`, in the results table): the
+  digest each registry tag named last time and manifests by digest, so a
+  re-scan asks a registry only whether a tag moved (``If-None-Match``).
 
 Where: ``--cache DIR``, else ``$IMGOPT_CACHE``, else ``$XDG_CACHE_HOME/imgopt``,
 else ``~/.cache/imgopt``; the database is ``DIR/imgopt.sqlite3``.  ``--no-cache``

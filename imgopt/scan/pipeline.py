@@ -82,7 +82,20 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
     from imgopt.cache import open_cache
 
     cache = open_cache(opts.cache, warn=opts.warn)
-    specs, records, keys, cached = _resolve(cands, env, cache)
+    scheduler = opts.scheduler
+    if scheduler:
+        engine: Any = DaskEngine(scheduler, f"imgopt-scan-{uuid.uuid4().hex[:12]}")
+    else:
+        engine = LocalEngine(opts.jobs or os.cpu_count() or 2)
+    try:
+        return _run(names, cands, errors, shard, env, cache, engine, opts, t0)
+    finally:
+        engine.close()
+
+
+def _run(names, cands, errors, shard, env: Env, cache, engine, opts: ScanOptions, t0: float) -> ScanResult:
+    # the first image that is not in the cache starts the workers, while the rest are resolved
+    specs, records, keys, cached = _resolve(cands, env, cache, on_miss=engine.prestart)
     if opts.newest is not None:
         created = {r: s.created for r, s in specs.items() if isinstance(s, ImageSpec)}
         created.update({r: d.get("created") for r, d in cached.items()})
@@ -93,14 +106,10 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
         records = {k: v for k, v in records.items() if k in kept}
         cached = {k: v for k, v in cached.items() if k in kept}
     env.push_gzip = bool(opts.registries) and any(c.registry is None for c in cands)
-    scheduler = opts.scheduler
-    if scheduler:
+    if opts.scheduler:
         env.cache = opts.worker_cache if opts.cache is not False else False
         env.return_summaries = True
-        engine: Any = DaskEngine(scheduler, f"imgopt-scan-{uuid.uuid4().hex[:12]}")
-    else:
-        engine = LocalEngine(opts.jobs or os.cpu_count() or 2)
-    state = _Plan(cands, specs, records, env, cache, local_cache=not scheduler, keys=keys, cached=cached)
+    state = _Plan(cands, specs, records, env, cache, local_cache=not opts.scheduler, keys=keys, cached=cached)
     tasks = state.tasks()
     if opts.progress:
         opts.progress("images", len(state.records), len(cands))
@@ -117,8 +126,8 @@ def run(sources: list[str], opts: ScanOptions | None = None) -> ScanResult:
 # ------------------------------------------------------------------ resolving
 
 
-def _resolve(cands: list[S.Candidate], env: Env, cache) -> tuple[dict[str, Any], dict[str, ImageRecord],
-                                                                 dict[str, str | None], dict[str, dict]]:
+def _resolve(cands: list[S.Candidate], env: Env, cache, on_miss: Callable[[], None] = lambda: None) \
+        -> tuple[dict[str, Any], dict[str, ImageRecord], dict[str, str | None], dict[str, dict]]:
     """Per candidate: its ImageSpec (or, for daemon images, the Candidate itself: their open task reads them),
     failed images as records, record keys, and the records found in the cache.
 
@@ -135,7 +144,10 @@ def _resolve(cands: list[S.Candidate], env: Env, cache) -> tuple[dict[str, Any],
             return c, daemon_key(c.image_id, env), None  # docker-daemon: diffIDs known, saved by its open task
         registry = _registry_of(c)
         if registry is not None:
-            return _resolve_registry(c, registry, env, cache)
+            got = _resolve_registry(c, registry, env, cache)
+            if got[2] is None:
+                on_miss()
+            return got
         from imgopt.image.transports import open_image
 
         with open_image(c.reference, env.source()) as img:

@@ -10,7 +10,9 @@ re-run after Ctrl-C finds them done).  Both engines take the same plan:
   clean fork server, so a worker's memory does not grow with the catalog the
   parent holds).  A worker that dies (killed, out of memory) breaks only its
   own executor: that one task is run again in a new worker, up to
-  ``attempts`` times, and the other workers carry on.
+  ``attempts`` times, and the other workers carry on.  :meth:`LocalEngine.prestart`
+  starts the workers before the plan exists (the scan calls it at its first
+  uncached image), so their start-up overlaps the resolving.
 * :class:`DaskEngine` -- ``distributed.Client(address)``; tasks are submitted
   with their dependencies as futures, so Dask moves layer summaries to the
   worker that merges them, and re-runs the tasks of a worker it lost.

@@ -279,9 +279,11 @@ Profiled on this fixture (2026-12-01: py-spy on the scan and its workers, cProfi
 
 * **Listing and resolving** (the parent, before any task starts): the catalog and tag lists (paginated),
   then one manifest per tag on 8 threads; on a cold scan also one config per image.  ~2.3 s of a cold
-  scan of 210 tags, during which the workers wait: the plan is made from the resolved images, so layer
-  reads do not yet overlap resolution.  A warm re-scan is this (manifests only) plus reading every image's
-  cached record back (a converter per result type, built once) and interpreter start-up; no task starts.
+  scan of 210 tags: the worker processes start meanwhile (at the first image not in the cache), but the
+  plan is made from the resolved images, so layer reads do not yet overlap resolution.  A warm re-scan is
+  this (manifests only, each asked for with the digest it had: `If-None-Match`) plus reading every image's
+  cached record back (a converter per result type, built once), the JSON of the result and interpreter
+  start-up; no worker starts.
 * **Distinct layers**: inflating, SHA-256 of the blob and of the tar (both verified), xxh3 of every file,
   the tar headers in Python (~15-25 µs an entry) and the ELF facts of every ELF file.  This is the
   "distinct layers only" row.

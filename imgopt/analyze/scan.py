@@ -18,7 +18,6 @@ Either way the result is the same :class:`Scan`.
 from __future__ import annotations
 
 import io
-import tempfile
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import BinaryIO, Callable
 
 import xxhash
 
+from imgopt.analyze.members import ELF_MAGIC, SPOOL_MEM, read_member
 from imgopt.errors import BadInput
 from imgopt.image.executable import ElfInfo, parse_elf
 from imgopt.image.filetree import FileTree, LayerChanges, Node
@@ -36,8 +36,6 @@ from imgopt.image.tarstream import Entry, Kind, iter_entries
 from imgopt.image.verify_write import remember
 
 HEAD = 256  # bytes kept per script-like file
-ELF_MAGIC = b"\x7fELF"
-SPOOL_MEM = 8 << 20
 
 
 @dataclass(slots=True)
@@ -274,25 +272,14 @@ def _scan_stream(i: int, layer: Layer, tree: FileTree, content: Content, problem
 
 def _read_member(i: int, e: Entry, reader: TarReader, content: Content) -> bytes:
     """Hash a member while it streams by; keep what later analyses need."""
-    h = xxhash.xxh3_128()
-    first = reader.read_member(1 << 20)
-    h.update(first)
+    digest, first, elf = read_member(reader.read_member, lambda f, size: parse_elf(f))
     key = (i, e.path)
     if first.startswith(ELF_MAGIC):
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEM) as spool:
-            spool.write(first)
-            while chunk := reader.read_member(1 << 20):
-                h.update(chunk)
-                spool.write(chunk)
-            spool.seek(0)
-            content.elf[key] = parse_elf(spool)
+        content.elf[key] = elf
         content.heads[key] = first[:HEAD]
-        return h.digest()
-    if first.startswith(b"#!") or e.path.startswith(KEEP_HEAD_PREFIXES):
+    elif first.startswith(b"#!") or e.path.startswith(KEEP_HEAD_PREFIXES):
         content.heads[key] = first[:64 << 10]
-    while chunk := reader.read_member(1 << 20):
-        h.update(chunk)
-    return h.digest()
+    return digest
 
 
 # small text files analyses read whole (library search paths, OS identity)

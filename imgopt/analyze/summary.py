@@ -40,13 +40,13 @@ import hashlib
 import marshal
 import mmap
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import xxhash
 
+from imgopt.analyze.members import ELF_MAGIC, read_member
 from imgopt.errors import BadInput, DigestMismatch
 from imgopt.image.codecs import Compression
 from imgopt.image.executable import ElfInfo, file_reader, read_elf
@@ -64,8 +64,6 @@ ZSTD_LEVEL = 3
 HEAD = 256  # bytes kept of scripts and ELF files (a shebang line, ELF magic)
 ETC_HEAD = 64 << 10  # bytes kept of files under etc/ (configuration the analyses read)
 ETC_PREFIXES = ("etc/", "usr/lib/os-release")
-ELF_MAGIC = b"\x7fELF"
-SPOOL_MEM = 8 << 20
 
 KINDS = list(Kind)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
@@ -351,22 +349,9 @@ def _summarize_stream(layer: Layer, push_gzip: bool, counter: Callable[[int], No
 
 def _read_member(e: Entry, reader) -> tuple[bytes, bytes | None, tuple | None]:
     """(xxh3-128, kept head, ELF facts) of the member streaming by."""
-    h = xxhash.xxh3_128()
-    first = reader.read_member(1 << 20)  # >= ETC_HEAD: every kept head is in the first chunk
-    h.update(first)
+    digest, first, elf = read_member(reader.read_member, lambda f, size: _elf_tuple(read_elf(file_reader(f), size)))
     n = head_len(e.path, first[:4])
-    head = first[:n] if n else None
-    if first.startswith(ELF_MAGIC):
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEM) as spool:
-            spool.write(first)
-            while chunk := reader.read_member(1 << 20):
-                h.update(chunk)
-                spool.write(chunk)
-            size = spool.tell()
-            return h.digest(), head, _elf_tuple(read_elf(file_reader(spool), size))
-    while chunk := reader.read_member(1 << 20):
-        h.update(chunk)
-    return h.digest(), head, None
+    return digest, first[:n] if n else None, elf
 
 
 __all__ = ["LayerSummary", "BlobFacts", "summarize_layer", "SUMMARY_SCHEMA", "FORMAT", "entry_of", "elf_of",

@@ -196,7 +196,7 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | None, grid=GRID,
-        min_gain: float = 100 * MIN_GAIN) -> dict:
+        min_gain: float = 100 * MIN_GAIN, keep_pulled: bool = False) -> dict:
     assert grid[0][0] == DEFAULT, "the default layout comes first: it is the one verified"
     from imgopt.image.docker_engine import docker_client
 
@@ -244,7 +244,8 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
                         pt.predicted = V.predict(V.REG_ADDR, f"imgopt-sim/{app}:{c.label}", str(host_path),
                                                  links[rate], ready[app])
                     _log_block(app, rate, cands[app], points)
-                    _drop_pulled(api, app)
+                    if not keep_pulled:
+                        _drop_pulled(api, app)
             client.close()
         results = summarize(images, rates, cands, points, ready)
         results["host_profile"] = host_path.read_text()
@@ -479,6 +480,10 @@ def main(argv=None) -> int:
                          "a link rate measured in several runs is taken from the last.")
     ap.add_argument("--min-gain", type=float, default=100 * MIN_GAIN, metavar="PCT",
                     help="imgopt minify --min-gain for the optimized images (with --replay: the rule replayed).")
+    ap.add_argument("--keep-pulled", action="store_true",
+                    help="Do not delete each block's pulled copies (the lab's data root goes at the end): on a "
+                         "disk where writing into just-freed space is slow (benchmarks/extract_after_delete.sh), "
+                         "the deletes slow the next block's pulls down.  Needs room for every pull.")
     ap.add_argument("--replay", metavar="RUN.json[,...]", default=None,
                     help="No lab: print what --min-gain would have chosen in earlier runs (their --json output) "
                          "and the measured ratio of that choice to the default.")
@@ -501,7 +506,8 @@ def main(argv=None) -> int:
         print("validate_layouts: needs root (network namespaces, tc, a second dockerd)", file=sys.stderr)
         return 2
     res = run([x for x in a.images.split(",") if x], [int(x) for x in a.rates.split(",") if x], a.reps,
-              a.calib_reps, None if a.no_report else Path(a.report), a.json, min_gain=a.min_gain)
+              a.calib_reps, None if a.no_report else Path(a.report), a.json, min_gain=a.min_gain,
+              keep_pulled=a.keep_pulled)
     print(json.dumps(res["by_rate"], indent=1))
     return 0
 

@@ -116,17 +116,15 @@ def plain(obj: Any) -> Any:
         return [plain(x) for x in obj]
     if cls is dict:
         return {k: plain(v) for k, v in obj.items()}
+    if cls is tuple:
+        return tuple(plain(x) for x in obj)
     names = _DATACLASS_FIELDS.get(cls)
     if names is None and dataclasses.is_dataclass(cls):
         names = _DATACLASS_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    if names is not None:
-        return {n: plain(getattr(obj, n)) for n in names}
-    if cls is tuple:
-        return tuple(plain(x) for x in obj)
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    return obj if names is None else {n: plain(getattr(obj, n)) for n in names}
 
 
-_LEAVES = frozenset((str, int, float, bool, bytes, type(None)))
+_LEAVES = frozenset((*_PLAIN, float))
 _DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
 
 

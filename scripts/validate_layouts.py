@@ -50,8 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import validate_simulator as V  # noqa: E402
-from imgopt.minify.optimize import MIN_GAIN  # noqa: E402
-from imgopt.minify.optimize import beats  # noqa: E402
+from imgopt.minify.optimize import MIN_GAIN, beats  # noqa: E402
 from imgopt.simulate import calibrate as C  # noqa: E402
 
 IMGOPT = str(Path(sys.executable).parent / "imgopt")

@@ -350,8 +350,8 @@ def _why(best: LayoutCandidate, chosen: LayoutCandidate, default: LayoutCandidat
     if ties:
         s += f"; tied with {len(ties)} other(s) within 1 ms, broken by fewer layers, then codec order"
     if default is not None and chosen is default and best is not default:
-        s += (f"; the default is kept: {100 * predicted_gain(best, default):.1f} % predicted gain is less than the {100 * min_gain:.0f} % the "
-              f"prediction must win by (--min-gain)")
+        s += (f"; the default is kept: {100 * predicted_gain(best, default):.1f} % predicted gain is less than "
+              f"the {100 * min_gain:.0f} % the prediction must win by (--min-gain)")
     return s
 
 

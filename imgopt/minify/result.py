@@ -149,9 +149,6 @@ class Optimization:
     best: LayoutCandidate | None = None  # the least predicted; chosen only if it beats the default by min_gain
     min_gain: float = 0.0  # the fraction of the default's predicted total the best had to win by
 
-    def gain_over_default(self, cand: LayoutCandidate) -> float:
-        return predicted_gain(cand, self.default)
-
 
 def predicted_gain(cand: LayoutCandidate, default: LayoutCandidate | None) -> float:
     """How much faster ``cand`` is predicted than ``default``, as a fraction of the default's total."""

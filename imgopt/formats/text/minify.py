@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imgopt.formats import RenderOptions
-from imgopt.minify.result import MinifyResult
+from imgopt.minify.result import MinifyResult, predicted_gain
 from imgopt.progress import human
 
 
@@ -55,13 +55,12 @@ def _optimization_lines(rep: MinifyResult) -> list[str]:
     gain = ""
     if o.default is not None:
         d = o.default
-        pct = 100 * o.predicted_gain_seconds / d.total_seconds if d.total_seconds else 0.0
         gain = (f"; default {d.label}: {d.total_seconds:.2f} s, predicted gain {o.predicted_gain_seconds:.2f} s "
-                f"({pct:.0f} %)")
+                f"({100 * predicted_gain(c, d):.0f} %)")
         b = o.best
         if b is not None and b is not c:
             gain = (f" (the default, kept: the best candidate, {b.label} at {b.total_seconds:.2f} s, is predicted "
-                    f"only {100 * o.gain_over_default(b):.0f} % faster, below --min-gain {100 * o.min_gain:.0f} %)")
+                    f"only {100 * predicted_gain(b, d):.0f} % faster, below --min-gain {100 * o.min_gain:.0f} %)")
     lines = ["", f"  optimized for   {o.registry},{o.client} (host {o.host}): {c.label}, predicted pull + start "
                  f"{c.total_seconds:.2f} s{gain}",
              f"    why: {o.why}",

@@ -658,7 +658,8 @@ class RegistryClient:
         resp = self.request("GET", path, what="manifest", headers=headers, stream=True,
                             expect=(200, 304) if if_none_match else (200,))
         if resp.status_code == 304:
-            resp.close()
+            with resp:
+                _ = resp.content  # the (empty) body read: the connection goes back to the pool, not closed
             return None
         with resp:
             raw = self._bounded_body(resp, MAX_MANIFEST, "manifest")

@@ -138,12 +138,13 @@ def fetch_manifest(client: RegistryClient, reference: str, digest: str | None,
     """
     known: tuple[str, bytes, str] | None = None  # digest, bytes, media type
     if memo is not None:
-        d = digest or memo.tag_digest(client.host, client.repo, reference)
-        m = memo.manifest(d) if d else None
-        if m is not None and _hashes_to(m[0], d):
-            known = (d, m[0], m[1])
-        if known is not None and digest:
-            return known[1], known[2]
+        if digest:
+            m = memo.manifest(digest)
+            if m is not None and _hashes_to(m[0], digest):
+                return m
+        else:
+            t = memo.tag(client.host, client.repo, reference)
+            known = t if t is not None and _hashes_to(t[1], t[0]) else None
     got = client.get_manifest(reference, if_none_match=known[0] if known else None)
     if got is None:  # 304: the tag still names the manifest the memo holds
         assert known is not None
@@ -155,10 +156,11 @@ def fetch_manifest(client: RegistryClient, reference: str, digest: str | None,
         _verify(raw, header_digest, client.subject, "manifest (Docker-Content-Digest)")
     media_type = _media_type(raw, content_type)
     if memo is not None:
-        d = digest or header_digest or "sha256:" + hashlib.sha256(raw).hexdigest()
-        memo.remember_manifest(d, raw, media_type)
-        if not digest:
-            memo.remember_tag(client.host, client.repo, reference, d)
+        if digest:
+            memo.remember_manifest(digest, raw, media_type)
+        else:
+            d = header_digest or "sha256:" + hashlib.sha256(raw).hexdigest()
+            memo.remember_tag(client.host, client.repo, reference, d, raw, media_type)
     return raw, media_type
 
 

@@ -146,6 +146,27 @@ def test_the_cache_stays_within_its_bound_least_recently_used_first(tmp_path):
         store.TOUCH_EVERY = 60.0
 
 
+def test_the_bound_is_counted_when_it_may_be_passed_not_after_every_write(tmp_path, monkeypatch):
+    import dataclasses
+
+    from imgopt.cache import store
+
+    base = _summaries()
+    big = max(base, key=lambda s: s.packed_bytes)
+    c = LayerCache(str(tmp_path / "c"), max_bytes=big.packed_bytes * 40)
+    counts: list[str] = []
+    c._db().set_trace_callback(lambda sql: counts.append(sql) if "SUM(nbytes)" in sql else None)
+    monkeypatch.setattr(store, "RECOUNT_EVERY", 8)
+    for i in range(20):  # well within the bound: counted at the first write, then every 8th
+        c.put_layer(dataclasses.replace(big, diff_id=f"sha256:{i:064x}"), FORMAT)
+    assert len(counts) == 3
+    other = LayerCache(c.directory, max_bytes=c.max_bytes)  # another process's writes: seen at a recount
+    for i in range(20, 60):
+        other.put_layer(dataclasses.replace(big, diff_id=f"sha256:{i:064x}"), FORMAT)
+        c.put_result(f"r{i}", {"n": i})
+    assert c.totals().layer_bytes + c.totals().result_bytes <= c.max_bytes
+
+
 def test_cache_prune(tmp_path):
     cache = tmp_path / "c"
     run_imgopt("analyze", "--cache", cache, "--format", "json", SAMPLE_TAR, check=True)

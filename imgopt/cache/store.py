@@ -35,6 +35,7 @@ from imgopt.cache.location import DB_NAME, max_bytes as default_max_bytes
 SCHEMA_VERSION = "1"  # of the database layout (not of what summaries hold)
 BUSY_TIMEOUT_MS = 120_000
 TOUCH_EVERY = 60.0  # seconds between refreshes of an entry's last use
+RECOUNT_EVERY = 256  # writes between exact counts of the stored bytes (other processes write too)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,6 +82,8 @@ class LayerCache:
         self._lock = threading.Lock()
         self.disabled = False
         self.hits = self.misses = self.writes = 0
+        self._stored: int | None = None  # bytes stored, as last counted plus this process's writes since
+        self._uncounted = 0  # writes since it was counted
 
     def __getstate__(self) -> dict[str, Any]:  # sent to worker processes: they open their own connection
         return {"directory": self.directory, "max_bytes": self.max_bytes}
@@ -209,7 +212,7 @@ class LayerCache:
             self.writes += 1
 
         self._run(q)
-        self._bound()
+        self._bound(summary.packed_bytes)
 
     # --------------------------------------------------------------- blobs
 
@@ -264,7 +267,7 @@ class LayerCache:
             self.writes += 1
 
         self._run(q)
-        self._bound()
+        self._bound(len(data))
 
     # ----------------------------------------------------- size and pruning
 
@@ -291,12 +294,22 @@ class LayerCache:
                 pass
         return total
 
-    def _bound(self) -> None:
-        if self.max_bytes > 0:
-            t = self._run(lambda c: c.execute("SELECT (SELECT COALESCE(SUM(nbytes),0) FROM layers) + "
-                                              "(SELECT COALESCE(SUM(nbytes),0) FROM results)").fetchone()[0], 0)
-            if t > self.max_bytes:
-                self.prune(max_bytes=int(self.max_bytes * 0.9))
+    def _bound(self, added: int) -> None:
+        """Prune once the stored bytes pass the bound.  They are counted (a SUM over both tables) only when
+        this process's running total says the bound may be passed, or every RECOUNT_EVERY writes (other
+        processes write too), not after every write."""
+        if self.max_bytes <= 0:
+            return
+        self._uncounted += 1
+        if self._stored is not None and self._uncounted < RECOUNT_EVERY and \
+                self._stored + added <= self.max_bytes:
+            self._stored += added  # a replaced entry is counted twice: an over-estimate, corrected by a recount
+            return
+        t = self._run(lambda c: c.execute("SELECT (SELECT COALESCE(SUM(nbytes),0) FROM layers) + "
+                                          "(SELECT COALESCE(SUM(nbytes),0) FROM results)").fetchone()[0], None)
+        self._stored, self._uncounted = t, 0
+        if t is not None and t > self.max_bytes:
+            self.prune(max_bytes=int(self.max_bytes * 0.9))
 
     def prune(self, *, max_bytes: int | None = None, older_than: float | None = None,
               everything: bool = False) -> tuple[int, int, int]:
@@ -331,6 +344,7 @@ class LayerCache:
             c.execute("PRAGMA incremental_vacuum")
             return removed[0], removed[1], removed[2]
 
+        self._stored = None
         return self._run(q, (0, 0, 0))
 
     def vacuum(self) -> None:

@@ -227,7 +227,8 @@ def test_a_rescan_asks_each_tag_only_whether_it_moved(fleet, tmp_path):
     from imgopt.cache import open_cache
     from imgopt.cache.manifests import ManifestMemo
 
-    ManifestMemo(open_cache(str(cache))).remember_manifest(cold.images[2].manifest_digest, b'{"damaged": 1}', "x")
+    ManifestMemo(open_cache(str(cache))).remember_tag(fleet.host, repo, cold.images[2].tag,
+                                                      cold.images[2].manifest_digest, b'{"damaged": 1}', "x")
     mark = fleet.mark()
     again = _scan([src], cache)
     gets = _manifest_gets(fleet, mark)
@@ -314,6 +315,53 @@ def test_one_failing_repository_does_not_stop_the_scan(fleet, tmp_path):
     assert doc["partial"] and {i["repository"] for i in doc["images"]} == {f"{PREFIX}/sample", f"{PREFIX}/pyweb"}
     assert all(i["status"] == "ok" for i in doc["images"]) and len(doc["images"]) == 14
     assert [e["repository"] for e in doc["errors"]] == [f"{PREFIX}/nginx"] and "HTTP 500" in doc["errors"][0]["error"]
+
+
+def test_a_scan_where_everything_failed_is_an_error_not_a_result(fleet, tmp_path):
+    """Nothing analysed and something failed: one line naming the first failure, exit code 2, nothing written
+    -- a CI job must not read an unreachable registry as an empty, clean one."""
+    out = tmp_path / "scan.json"
+    front = RegistryFront(fleet.reg.url, broken=[r"^/v2/.+/tags/list"]).start()
+    try:
+        p = run_imgopt("scan", "--cache", tmp_path / "c", "--registry", "none", "--format", "json", "-o", out,
+                       f"docker://{front.host}/{PREFIX}/nginx", f"docker://{front.host}/{PREFIX}/sample")
+    finally:
+        front.stop()
+    assert p.returncode == 2 and not out.exists(), p.stderr
+    [line] = p.stderr.strip().splitlines()
+    subject = f"docker://{front.host}/{PREFIX}/nginx"
+    assert line.startswith(f"imgopt: error: {subject}: ") and line.count(subject) == 1, line
+    assert "HTTP 500" in line and "1 more failure" in line and "nothing was scanned" in line
+    p = run_imgopt("scan", "--cache", tmp_path / "c", "--registry", "none", "docker://127.0.0.1:1")
+    assert p.returncode == 2 and p.stderr.count("docker://127.0.0.1:1") == 1, p.stderr
+    # one image analysed among failures is a (partial) result, listed without repeating each subject
+    front = RegistryFront(fleet.reg.url, broken=[rf"^/v2/{PREFIX}/nginx/tags/list"]).start()
+    try:
+        p = run_imgopt("scan", "--cache", tmp_path / "c", "--registry", "none",
+                       f"docker://{front.host}/{PREFIX}/nginx", f"docker://{front.host}/{PREFIX}/sample:v000")
+    finally:
+        front.stop()
+    assert p.returncode == 0 and "partial result" in p.stderr
+    failed = p.stdout.split("Failed:", 1)[1]
+    assert failed.count(f"{PREFIX}/nginx") == 1 and "HTTP 500" in failed, failed
+
+
+
+def test_a_failure_is_labelled_by_its_own_subject_once():
+    from imgopt.scan.record import failed_record
+    from imgopt.scan.result import ScanError, ScanResult
+
+    errors = [ScanError("docker://h", "a/b", None, "docker://h/a/b: tags list: HTTP 500"),  # a registry's repo
+              ScanError("docker://h/c", None, None, "docker://h/c: cannot connect"),
+              ScanError("list.txt", None, None, "no such file")]
+    images = [failed_record("docker://h/a/x:1", "a/x", "1", "docker://h/a/x:1: manifest: not found"),
+              failed_record("docker://h/a/y:1", "a/y", "1", "sha256:ab: layer truncated")]
+    r = ScanResult(["docker://h"], None, True, images, [], None, errors, None)
+    assert r.failures() == [("docker://h/a/x:1", "manifest: not found"),
+                            ("docker://h/a/y:1", "sha256:ab: layer truncated"),
+                            ("docker://h/a/b", "tags list: HTTP 500"), ("docker://h/c", "cannot connect"),
+                            ("list.txt", "no such file")]
+    assert r.nothing_scanned()
 
 
 def test_a_hostile_catalog_or_tag_list_is_one_error(fleet, tmp_path):

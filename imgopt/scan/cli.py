@@ -97,6 +97,7 @@ def run(sources: tuple[str, ...], from_file: str | None, repos: tuple[str, ...],
     the scan goes on (the result is marked partial).
     """
     from imgopt import api
+    from imgopt.errors import ImgoptError
     from imgopt.formats import emit, render
     from imgopt.image.model import Platform
     from imgopt.scan.pipeline import ScanOptions
@@ -110,6 +111,11 @@ def run(sources: tuple[str, ...], from_file: str | None, repos: tuple[str, ...],
                        page_size=page_size, progress=line)
     result = api.scan(list(sources), opts)
     line.finish()
+    if result.nothing_scanned():  # nothing to report but failures: one line, exit code 2, no output written
+        what, why = result.failures()[0]
+        more = len(result.failures()) - 1
+        raise ImgoptError(what, why + (f" (and {more} more failure(s); nothing was scanned)" if more else
+                                       " (nothing was scanned)"))
     emit(render("scan", fmt, result), output)
     if result.partial and not quiet:
         failed = result.fleet.images_failed

@@ -177,6 +177,17 @@ class ScanResult:
                 "fleet": plain(self.fleet), "errors": [plain(e) for e in self.errors],
                 "stats": plain(self.stats)}
 
+    def failures(self) -> list[tuple[str, str]]:
+        """(what failed, why) for every failed image and every source or repository error, for the
+        reports and the CLI: a message that starts with its subject is split there (said once)."""
+        rows = [(i.reference, i.error or "") for i in self.images if i.status != "ok"]
+        rows += [(e.repository or e.source, e.error) for e in self.errors]
+        return [_labelled(what, why) for what, why in rows]
+
+    def nothing_scanned(self) -> bool:
+        """Something failed and no image was analysed: every source, repository or image failed."""
+        return bool(self.errors or self.images) and not any(i.status == "ok" for i in self.images)
+
     def records(self) -> list[dict[str, Any]]:
         """The JSON Lines form: one record per line, each with its ``kind``."""
         out: list[dict[str, Any]] = [{"kind": "scan", "schema": self.schema, "sources": self.sources,
@@ -186,6 +197,15 @@ class ScanResult:
         out += [{"kind": "error", **plain(e)} for e in self.errors]
         out.append({"kind": "fleet", **plain(self.fleet)})
         return out
+
+
+def _labelled(what: str, why: str) -> tuple[str, str]:
+    """(label, problem): a message whose subject names ``what`` (``docker://HOST/REPO`` for ``REPO``) is
+    labelled by that subject, so that it is said once."""
+    head, sep, rest = why.partition(": ")
+    if sep and (head == what or head.removeprefix("docker://") == what or head.endswith("/" + what)):
+        return head, rest
+    return what, why
 
 
 __all__ = ["SCHEMA", "ScanResult", "ImageRecord", "ImageLayer", "LayerRecord", "FleetTotals", "JunkTotal",

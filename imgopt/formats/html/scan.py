@@ -13,6 +13,6 @@ def render(r: ScanResult, options: RenderOptions) -> str:
     ok = [i for i in r.images if i.status == "ok"]
     widest = max((i.compressed_bytes for i in ok), default=0)
     return environment().get_template("scan.html.j2").render(
-        r=r, f=r.fleet, headline=headline(r), ok=ok, failed=[i for i in r.images if i.status != "ok"],
+        r=r, f=r.fleet, headline=headline(r), ok=ok, failures=r.failures(),
         shared=[layers[d] for d in r.fleet.most_shared_layers], widest=widest,
         biggest_junk=max((j.bytes_in_images for j in r.fleet.junk), default=0))

@@ -53,11 +53,10 @@ def render(r: ScanResult, options: RenderOptions) -> str:
         rows = [[j.id, j.images, human(j.bytes_in_images), human(j.bytes_in_layers)] for j in f.junk]
         out.append(tabulate(rows, headers=["class", "images", "in images", "stored once"], tablefmt="github",
                             disable_numparse=True))
-    failed = [i for i in r.images if i.status != "ok"]
-    if failed or r.errors:
+    failures = r.failures()
+    if failures:
         out += ["", "## Failed", ""]
-        out += [f"- `{_md(i.reference)}`: {_md(i.error or '')}" for i in failed]
-        out += [f"- `{_md(e.repository or e.source)}`: {_md(e.error)}" for e in r.errors]
+        out += [f"- `{_md(what)}`: {_md(why)}" for what, why in failures]
     s = r.stats
     out += ["", f"_{s.layers_read} layers read ({human(s.blob_bytes_read)}), {s.layers_cached} from the cache, "
                 f"{s.images_merged} images merged, {s.images_cached} from the cache; {s.seconds:.1f} s on "

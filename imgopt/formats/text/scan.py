@@ -49,9 +49,8 @@ def render(r: ScanResult, options: RenderOptions) -> str:
         rows = [[layers[d].images, human(layers[d].compressed_bytes), d[:19], short(layers[d].created_by, 50)]
                 for d in f.most_shared_layers]
         out.append(tabulate(rows, headers=["images", "bytes", "diffID", "made by"], disable_numparse=True))
-    failed = [i for i in r.images if i.status != "ok"]
-    if failed or r.errors:
+    failures = r.failures()
+    if failures:
         out += ["", "Failed:"]
-        out += [f"  {i.reference}: {i.error}" for i in failed]
-        out += [f"  {e.repository or e.source}: {e.error}" for e in r.errors]
+        out += [f"  {what}: {why}" for what, why in failures]
     return "\n".join(out) + "\n"

@@ -280,7 +280,7 @@ def test_a_host_without_a_real_dev_null_is_refused(tmp_path):
     out = tmp_path / "profile.json"
     # in a mount namespace of its own, so the host's /dev/null is never touched
     p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                        f'mount --bind "$1" /dev/null && exec "$2" trace --backend native --probe "$3" -o "$4" "$5"',
+                        'mount --bind "$1" /dev/null && exec "$2" trace --backend native --probe "$3" -o "$4" "$5"',
                         "sh", str(fake), IMGOPT, str(probe), str(out), str(sample)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr

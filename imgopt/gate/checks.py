@@ -340,7 +340,7 @@ def baseline_checks(ctx: Context) -> list[Check]:
                 now_counts[f.code] = now_counts.get(f.code, 0) + 1
             grown = {c for c, n in now_counts.items() if n > then_counts.get(c, 0)}
             new = [f for f in now_err if f.code in grown]
-            summary = (f"new lint errors: " + ", ".join(f"{c} ({now_counts[c]} now, {then_counts.get(c, 0)} in the "
+            summary = ("new lint errors: " + ", ".join(f"{c} ({now_counts[c]} now, {then_counts.get(c, 0)} in the "
                                                         f"baseline)" for c in sorted(grown))
                        if grown else f"no new lint errors ({len(now_err)} now, {sum(then_counts.values())} in the "
                                      "baseline)")

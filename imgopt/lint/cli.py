@@ -187,14 +187,14 @@ def _click_command():
             sys.exit(code)
 
     params = [click.Argument(["files"], nargs=-1, metavar="[DOCKERFILE]...")]
-    for flags, dest, kind, choices, metavar, help_ in OPTIONS:
+    for flags, dest, kind, values, metavar, help_ in OPTIONS:
         decls = list(flags) + [dest]
         if kind == "flag":
             params.append(click.Option(decls, is_flag=True, default=False, help=help_))
         elif kind == "multi":
             params.append(click.Option(decls, multiple=True, metavar=metavar, help=help_))
         elif kind == "choice":
-            params.append(click.Option(decls, type=click.Choice(list(choices)), default=None, help=help_))
+            params.append(click.Option(decls, type=click.Choice(list(values)), default=None, help=help_))
         else:
             params.append(click.Option(decls, default=None, metavar=metavar, help=help_))
     return click.Command("lint", params=params, callback=callback, help=HELP,
@@ -215,4 +215,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'imgopt.lint.cli' has no attribute {name!r}")
 
 
-__all__ = ["OPTIONS", "parse_fast", "run", "lint"]
+__all__ = ["OPTIONS", "parse_fast", "run", "lint"]  # noqa: F822  (lint: built on first use, __getattr__)

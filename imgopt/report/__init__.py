@@ -50,7 +50,7 @@ def build_report(image, options: ReportOptions | None = None, *, source=None, pr
     from imgopt.report.recommend import Estimator, Evidence, recommend
     from imgopt.simulate import profiles as P
     from imgopt.simulate.api import check_profile_image
-    from imgopt.simulate.model import Startup, simulate
+    from imgopt.simulate.model import simulate
     from imgopt.simulate.workload import from_image
 
     opts = options or ReportOptions()

@@ -19,7 +19,6 @@ RUN curl -fsSLO https://example.com/b"""
 
     def check(self, ctx):
         seen: set[str] = set()
-        stage = object()
         for ins in ctx.instructions:
             if ins.keyword == "FROM":
                 seen = set()

@@ -206,6 +206,15 @@ def test_docker_pulls_and_runs_pushed_image(pushed, docker_engine, name):
     image = ref[len("docker://"):]
     try:
         r = subprocess.run(["docker", "pull", image], capture_output=True, text=True, timeout=240)
+        if r.returncode != 0 and name == "zstd" and "invalid tar header" in r.stderr:
+            # Docker < 23 decodes zstd unreliably (tests/conftest.py docker_load; here it also fails on a
+            # layer skopeo compressed): then an independent decoder must agree on every layer, and the pull
+            # must fail in the engine's zstd decoder, not anywhere else
+            from imgopt.image.docker_engine import engine_reads_zstd
+
+            assert not engine_reads_zstd("docker"), r.stderr
+            _assert_zstd1_decodes_to_diff_ids(ref)
+            return
         assert r.returncode == 0, r.stderr
         assert digest in r.stdout
         r = subprocess.run(["docker", "run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "/bin/cat", image,
@@ -214,6 +223,17 @@ def test_docker_pulls_and_runs_pushed_image(pushed, docker_engine, name):
         assert "mode=production" in r.stdout
     finally:
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True, timeout=120)
+
+
+def _assert_zstd1_decodes_to_diff_ids(ref: str) -> None:
+    import hashlib
+
+    with open_image(ref) as img:
+        assert img.layers and all(l.compression.value == "zstd" for l in img.layers)
+        for l in img.layers:
+            with l.open_blob() as blob:
+                p = subprocess.run(["zstd", "-d", "-c"], input=blob.read(), capture_output=True, timeout=120)
+            assert p.returncode == 0 and "sha256:" + hashlib.sha256(p.stdout).hexdigest() == l.diff_id, l.digest
 
 
 @pytest.mark.parametrize("name", ["tar", "zstd"])

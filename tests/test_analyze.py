@@ -44,6 +44,20 @@ def test_json_output_validates(tmp_path):
     assert doc["schema"] == "imgopt.analysis/v1"
 
 
+def test_the_json_of_an_analysis_is_asdicts_without_its_copies():
+    """to_json is imgopt.schema.plain (no deep copies): the same document as dataclasses.asdict, key order too,
+    and nothing in it is the result's own list or dict (a caller may edit the document)."""
+    import dataclasses
+
+    with open_image(f"docker-archive:{SAMPLE_TAR}") as img:
+        r = analyze(img, AnalyzeOptions(cache=False, paths=["/etc/passwd"]))
+    want = dataclasses.asdict(r)
+    want = {"schema": want.pop("schema"), **want}
+    got = r.to_json()
+    assert json.dumps(got) == json.dumps(want) and got["paths"] and got["layers"]
+    assert got["layers"] is not r.layers and got["paths"] is not r.paths
+
+
 def test_exact_waste_of_the_sample(sample):
     """Every hidden byte of the sample, by hand: see fixtures/make_sample.py."""
     w = sample.waste

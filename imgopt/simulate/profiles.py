@@ -17,8 +17,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from imgopt.errors import BadInput, NotFound
 from imgopt.data import data_dir, parse_yaml
 
@@ -333,6 +331,8 @@ def find(kind: str, name: str) -> Traversable:
 
 
 def load_doc(path: Traversable) -> Any:
+    import yaml  # here: a warm scan keys its records by the host profile's name without parsing YAML
+
     try:
         text = path.read_text()
     except UnicodeDecodeError:

@@ -6,9 +6,9 @@ but with the digest it knew (``If-None-Match``) the registry answers
 platform manifest) is immutable, so it is not asked for at all.  Both live in
 the layer cache's results table, so they are bounded and pruned with everything
 else: a ``tag:`` document holds the digest the tag named *and* that manifest (one
-read per tag on a re-scan), a ``manifest:`` document a manifest named by digest.  Nothing read from here is trusted
-blindly: a manifest is verified against its digest again where it is used
-(:func:`imgopt.image.transports.registry.fetch_manifest`).
+read per tag on a re-scan), a ``manifest:`` document a manifest named by digest.
+Nothing read from here is trusted blindly: a manifest is verified against its
+digest again where it is used (:func:`imgopt.image.transports.registry.fetch_manifest`).
 """
 
 from __future__ import annotations

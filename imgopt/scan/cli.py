@@ -94,7 +94,8 @@ def run(sources: tuple[str, ...], from_file: str | None, repos: tuple[str, ...],
     reference.  Each distinct layer is read once, into the layer cache that
     imgopt analyze shares; a re-run (after Ctrl-C, or on an unchanged registry)
     reads only what is new.  One failing repository or image is reported and
-    the scan goes on (the result is marked partial).
+    the scan goes on (the result is marked partial); when nothing could be
+    analysed, the first failure is the error (exit code 2, no output).
     """
     from imgopt import api
     from imgopt.errors import ImgoptError

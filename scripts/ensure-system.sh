@@ -2,6 +2,16 @@
 # Install the Debian packages the tests need, when missing and running as root.
 # Not root: list what is missing and stop (tests that need it will fail, not skip).
 set -euo pipefail
+# /dev/null must be the null device: the native sandbox binds it over the masked /proc files and refuses a
+# host where it is not (seen on machines of this kind after a restart: a regular file some process left).
+if [ "$(stat -c '%F %t:%T' /dev/null 2>&1)" != "character special file 1:3" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "ensure-system: /dev/null is not the null device; recreating it" >&2
+    rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+  else
+    echo "ensure-system: /dev/null is not the null device; as root: rm /dev/null && mknod -m 666 /dev/null c 1 3" >&2
+  fi
+fi
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have dockerd || need+=(docker.io)

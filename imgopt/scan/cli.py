@@ -113,8 +113,9 @@ def run(sources: tuple[str, ...], from_file: str | None, repos: tuple[str, ...],
     result = api.scan(list(sources), opts)
     line.finish()
     if result.nothing_scanned():  # nothing to report but failures: one line, exit code 2, no output written
-        what, why = result.failures()[0]
-        more = len(result.failures()) - 1
+        failures = result.failures()
+        what, why = failures[0]
+        more = len(failures) - 1
         raise ImgoptError(what, why + (f" (and {more} more failure(s); nothing was scanned)" if more else
                                        " (nothing was scanned)"))
     emit(render("scan", fmt, result), output)

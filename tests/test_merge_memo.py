@@ -154,6 +154,11 @@ def test_images_sharing_a_base_merge_to_their_fresh_analysis(app_archive, tmp_pa
         for i, members in enumerate(variants):
             images.append(with_layer(shared, layer_from_tar(_tar(members), Compression.GZIP, str(tmp_path)),
                                      f"variant {i}"))
+        # another branch of the same base (another middle layer): its merges start from the base's memo state
+        other = with_layer(base, layer_from_tar(_tar([("app", None), ("app/requirements.txt", b"django\n")]),
+                                                Compression.GZIP, str(tmp_path)), "other shared")
+        images += [other, with_layer(other, layer_from_tar(_tar([*_parents(over), (over, b"w" * group.size)]),
+                                                           Compression.GZIP, str(tmp_path)), "other variant")]
         summaries = [image_summaries(img, cache=cache) for img in images]
 
         opts = AnalyzeOptions(cache=False, top=7)
@@ -161,6 +166,10 @@ def test_images_sharing_a_base_merge_to_their_fresh_analysis(app_archive, tmp_pa
                 for img, s in zip(images, summaries)]
         assert MEMO.hits > 0 and dive_mod._MEMO.paths and duplicates.MEMO.states, \
             "the images share a base: the memos must have been used"
+        _forget()  # a variant alone, as a scan meets it first: the base's own chain is kept for other branches
+        analyze_summaries(images[2], summaries[2], opts)
+        assert any(len(chain) == len(base.layers) for chain, _ in duplicates.MEMO.states), \
+            "the duplicates of the base chain itself are kept, for the branches on it"
         for img, s, got in zip(images, summaries, warm):
             _forget()  # from scratch: the merge with empty memos, and the scan of the blobs (no memo at all)
             assert json.loads(got) == analyze_summaries(img, s, opts).to_json()

@@ -197,11 +197,12 @@ def _incremental(scan: Scan, min_size: int) -> DuplicateReport:
     digest_of = scan.content.digest
     k, state = MEMO.longest(chain, n - 1, min_size)
     top = n - 1
-    if k < top and (lower := scan.lower_tree(top)) is not None:  # the chain below the top layer, for the next
-        state = _extend(state, [sf for ls in scan.layers[k:top] for sf in ls.files], k, lower, digest_of, min_size,
-                        keep=True)
-        MEMO.keep(chain[:top], min_size, state)
-        k = top
+    # the chains below the top layer, one layer at a time, for the next images: an image on another branch
+    # of the same base then starts from the base's state, not from nothing (each prefix extended once)
+    while k < top and (lower := scan.lower_tree(k + 1)) is not None:
+        state = _extend(state, scan.layers[k].files, k, lower, digest_of, min_size, keep=True)
+        k += 1
+        MEMO.keep(chain[:k], min_size, state)
     final = _extend(state, [sf for ls in scan.layers[k:] for sf in ls.files], k, scan.tree, digest_of, min_size)
     rep = DuplicateReport(files_hashed=final.files_hashed, bytes_hashed=final.bytes_hashed)
     rep.groups = [g for gs in final.groups.values() for g in gs]

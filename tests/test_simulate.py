@@ -7,6 +7,7 @@ test_simulate_validation.py (slow).
 from __future__ import annotations
 
 import json
+import dataclasses
 import math
 from pathlib import Path
 
@@ -151,6 +152,26 @@ def test_docker_extracts_in_layer_order_and_streaming_overlaps():
     assert tl["layer 1 download"]["end"] < tl["layer 0 download"]["end"]
     assert tl["layer 1 decompress+extract"]["start"] >= tl["layer 0 decompress+extract"]["end"] - 1e-9
     assert ctrd.pull < docker.pull  # streaming unpack hides inflate behind the download
+
+
+def test_ctr_unpacks_only_after_every_blob_is_fetched():
+    """containerd 1.6's ``ctr image pull``: content.Fetch of the whole image, then the layers applied in order."""
+    w = workload([4_000_000, 40_000_000, 40_000_000])
+    ctr = simulate(w, reg(), P.load("client", "ctr"), host(), Startup(0))
+    # the same client extracting each layer once it has arrived (the CRI's unpacker, docker's order)
+    per_layer = simulate(w, reg(), dataclasses.replace(P.load("client", "ctr"), unpack="sequential"), host(),
+                         Startup(0))
+    tl = {t["task"]: t for t in ctr.timeline}
+    last_byte = max(t["end"] for t in ctr.timeline if t["task"].endswith(("download", "receive")))
+    extracts = [tl[f"layer {i} decompress+extract"] for i in range(3)]
+    assert extracts[0]["start"] >= last_byte - 1e-9  # nothing unpacks while a blob is still arriving
+    assert all(a["end"] <= b["start"] + 1e-9 for a, b in zip(extracts, extracts[1:]))  # in layer order
+    # no overlap: the pull is the download phase plus every layer's unpack; extracting layer 0 while the
+    # others arrive hides its unpack
+    unpack = sum(e["busy"] for e in extracts)
+    assert ctr.pull == pytest.approx(last_byte + unpack, rel=1e-3)
+    assert ctr.pull - per_layer.pull == pytest.approx(extracts[0]["busy"], rel=0.05)
+    assert "zstd" in P.load("client", "ctr").codecs and "zstd" not in P.load("client", "docker").codecs
 
 
 def test_public_costs_more_round_trips_than_vpc():

@@ -94,10 +94,15 @@ def codec_candidates(client) -> list[tuple[str, int | None]]:
     return [c for c in CODECS if c[0] in client.codecs]
 
 
+# a run's layer count n is the client's download concurrency, at most this: ctr requests every blob at
+# once, and past a few layers per run each layer's request and commit cost more than its overlap gains
+MAX_RUN_LAYERS = 4
+
+
 def split_candidates(client) -> list[tuple[int, int]]:
     """(startup layers, rest layers): 1, 2 or the download concurrency n for the startup files; 1, 2, n or 2n
     for the rest.  More layers start extraction sooner but each costs a request and a layer commit."""
-    n = client.max_concurrent_downloads
+    n = min(client.max_concurrent_downloads, MAX_RUN_LAYERS)
     return [(s, r) for s in sorted({1, 2, n}) for r in sorted({1, 2, n, 2 * n})]
 
 

@@ -14,7 +14,7 @@ from imgopt.cli_options import format_option, handle_errors, insecure_option, pl
 @click.option("--registry", "registries", default="vpc,public", show_default=True, metavar="NAME[,NAME...]",
               help="Registry/network profiles (built in: vpc, public; or YAML files).")
 @click.option("--client", "clients", default="docker", show_default=True, metavar="NAME[,NAME...]",
-              help="Client profiles: docker, containerd, lazy (or YAML files).")
+              help="Client profiles: docker, ctr, containerd, lazy (or YAML files).")
 @click.option("--host", "host", default=None, metavar="NAME|FILE",
               help="Host profile (default: the one `imgopt calibrate` wrote, else 'reference').")
 @click.option("--compare", "compare", multiple=True, metavar="OTHER_IMAGE",

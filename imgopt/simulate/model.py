@@ -15,6 +15,11 @@ ingest rate occupies the whole pipeline.  So layers arriving fast while an
 earlier one extracts slow that extraction down, more so for big uncompressed
 blobs; on a slow link the cost is spread thin.
 
+``ctr`` (unpack after fetch): containerd 1.x's ``ctr image pull`` fetches every
+blob first (``content.Fetch``), then unpacks the layers one after another:
+the docker graph without the overlap, every ``extract_i`` after every
+``receive``.
+
 ``containerd`` (streaming unpack): each layer's download and extract are
 split into pieces; extract piece k follows receive piece k and extract
 piece k-1, so unpacking runs behind the download.
@@ -184,6 +189,7 @@ class _Builder:
         c = self.client
         streaming = c.unpack == "streaming"
         prev_extract: str | None = None
+        fetched: list[str] = []  # after_fetch: every layer's last receive, then one mark the extractions follow
         for l in self.w.layers:
             i = l.index
             req = self.request(f"L{i}.req", [man], new_conn=self.blob_conn(i), redirect=True,
@@ -191,6 +197,9 @@ class _Builder:
             if not streaming:
                 pieces = max(1, min(RECEIVE_PIECES, math.ceil(l.compressed / RECEIVE_PIECE_BYTES)))
                 received = self.download(i, l.compressed, req, pieces)
+                if c.unpack == "after_fetch":
+                    fetched.append(received[-1])
+                    continue
                 work = self.unpack_seconds(l.codec, l.uncompressed, l.entries)
                 ex = self.pipeline(f"L{i}.extract", work, [received[-1]] + ([prev_extract] if prev_extract else []),
                                    label=f"layer {i} decompress+extract", layer=i)
@@ -202,6 +211,13 @@ class _Builder:
                 after = [rx] + ([prev_extract] if prev_extract else [])
                 prev_extract = self.pipeline(f"L{i}.extract.{k}", work, after, label=f"layer {i} decompress+extract",
                                              layer=i)
+        if fetched:
+            prev_extract = self.task("fetched", "mark", 0, fetched, label="every blob fetched")
+            for l in self.w.layers:
+                i = l.index
+                work = self.unpack_seconds(l.codec, l.uncompressed, l.entries)
+                prev_extract = self.pipeline(f"L{i}.extract", work, [prev_extract],
+                                             label=f"layer {i} decompress+extract", layer=i)
         commit = self.cpu("commit", self.host.pull_overhead, [cfg] + ([prev_extract] if prev_extract else []),
                           label="register image")
         pulled = self.task("pulled", "mark", 0, [commit], label="image pulled")

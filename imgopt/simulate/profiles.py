@@ -148,7 +148,7 @@ class ClientProfile:
     name: str
     description: str
     max_concurrent_downloads: int
-    unpack: str  # sequential | streaming | lazy
+    unpack: str  # sequential | after_fetch | streaming | lazy
     manifest_requests: int  # requests to resolve a tag (HEAD by tag + GET by digest = 2)
     reuse_connections: bool  # keep-alive; False: a new TCP (+TLS) connection for every request
     codecs: tuple[str, ...]  # layer codecs the client can pull
@@ -217,7 +217,7 @@ def parse_registry(doc: Any, subject: str) -> RegistryProfile:
 def parse_client(doc: Any, subject: str) -> ClientProfile:
     r = _Reader(doc, subject)
     _kind(r, "client")
-    unpack = r.str("unpack", None, ("sequential", "streaming", "lazy"))
+    unpack = r.str("unpack", None, ("sequential", "after_fetch", "streaming", "lazy"))
     codecs = r.doc.get("codecs", list(CODECS))
     r.used.add("codecs")
     if not isinstance(codecs, list) or not codecs or any(c not in CODECS for c in codecs):

@@ -32,6 +32,7 @@ root), torn down afterwards.  Procedure:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -58,6 +59,10 @@ IMGOPT = str(Path(sys.executable).parent / "imgopt")
 GRID = [("gzip6-1x1", "gzip", 6, (1, 1)), ("gzip9-1x1", "gzip", 9, (1, 1)), ("gzip1-1x1", "gzip", 1, (1, 1)),
         ("none-1x1", "none", None, (1, 1)), ("gzip6-3x6", "gzip", 6, (3, 6)), ("none-3x6", "none", None, (3, 6))]
 DEFAULT = "gzip6-1x1"
+# a client that pulls zstd (--client ctr) also gets the optimizer's zstd levels
+GRID_ZSTD = GRID[:4] + [("zstd3-1x1", "zstd", 3, (1, 1)), ("zstd9-1x1", "zstd", 9, (1, 1)),
+                        ("zstd3-3x6", "zstd", 3, (3, 6))]
+CLIENTS = ("docker", "ctr")  # the lab's engines: its dockerd (Docker 20.10), its containerd through ctr (1.6)
 
 
 @dataclass
@@ -99,7 +104,7 @@ def listing(ref: str) -> dict:
 
 
 def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], grid=GRID,
-                     min_gain: float = 100 * MIN_GAIN) -> dict[str, Candidate]:
+                     min_gain: float = 100 * MIN_GAIN, client: str = "docker") -> dict[str, Candidate]:
     """Trace once, then one `imgopt minify` per candidate; the default verified, the others checked equal."""
     archive = str(V.app_archive(app))
     probe = probe_file(app)
@@ -129,7 +134,7 @@ def build_candidates(app: str, work: Path, env: dict, links: dict[int, str], gri
                 raise RuntimeError(f"{app}: the default slim image failed its probes: {ver}")
         out[label] = Candidate(label, codec, level, split, r["dest"])
     for rate, link in links.items():
-        r = minify(f"opt{rate}", ["--optimize-for", f"{link},docker", "--min-gain", str(min_gain)], verify=False)
+        r = minify(f"opt{rate}", ["--optimize-for", f"{link},{client}", "--min-gain", str(min_gain)], verify=False)
         o = r["doc"]["optimization"]
         ch = o["chosen"]
         key = (ch["codec"], ch["level"], (ch["startup_layers"], ch["rest_layers"]))
@@ -195,8 +200,12 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | None, grid=GRID,
-        min_gain: float = 100 * MIN_GAIN, keep_pulled: bool = False) -> dict:
+        min_gain: float = 100 * MIN_GAIN, keep_pulled: bool = False, client_name: str = "docker") -> dict:
+    """``client_name``: the engine that pulls and runs (``docker``: the lab's dockerd; ``ctr``: the lab's
+    containerd through ``ctr``), and the client profile the optimizer and the predictions use.  The host
+    profile is calibrated on the lab's dockerd either way (same host, disk and Go extraction code)."""
     assert grid[0][0] == DEFAULT, "the default layout comes first: it is the one verified"
+    import lab_containerd
     from imgopt.image.docker_engine import docker_client
 
     tmp = Path(tempfile.mkdtemp(prefix="imgopt-layouts-"))
@@ -206,9 +215,9 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
     results: dict = {"apps": {}, "rates": rates}
     old_term = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        with V.Lab() as lab:
+        with V.Lab() as lab, (lab_containerd.Ctr() if client_name == "ctr" else contextlib.nullcontext()) as ctr:
             client = docker_client("lab dockerd", host=V.SOCK, timeout=900)
-            api = client.api
+            api = ctr or client.api  # the engine measured
             lab.shape(1000)
             log("calibrating the lab daemon")
             host_path.parent.mkdir(parents=True)
@@ -219,7 +228,7 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
             ready: dict[str, float] = {}
             for app in images:
                 log(f"building {app}'s candidate layouts")
-                cands[app] = build_candidates(app, tmp, env, links, grid, min_gain)
+                cands[app] = build_candidates(app, tmp, env, links, grid, min_gain, client_name)
                 for c in cands[app].values():
                     V._PREPARED[(app, c.label)] = prepare_candidate(c)
                     V.push_app(V.REG_ADDR, app, c.label)  # the unsalted copy: what the predictions read
@@ -241,7 +250,7 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
                     for c in cands[app].values():
                         pt = points[(app, c.label, rate)]
                         pt.predicted = V.predict(V.REG_ADDR, f"imgopt-sim/{app}:{c.label}", str(host_path),
-                                                 links[rate], ready[app])
+                                                 links[rate], ready[app], client_name)
                     _log_block(app, rate, cands[app], points)
                     if not keep_pulled:
                         _drop_pulled(api, app)
@@ -250,6 +259,7 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
         results["host_profile"] = host_path.read_text()
         results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         results["reps"] = reps
+        results["client"] = client_name
         if json_out:
             Path(json_out).write_text(json.dumps(results, indent=1, default=str))
         if report is not None:
@@ -268,6 +278,11 @@ def _drop_pulled(api, app: str) -> None:
     ~36 GB for the five default apps at three rates.
     """
     prefix = f"{V.REG_ADDR}/imgopt-sim/{app}:"
+    if hasattr(api, "remove_images"):  # the lab containerd
+        api.remove_images(prefix, salted_only=True)
+        os.sync()
+        time.sleep(5)
+        return
     for img in api.images():
         for tag in img.get("RepoTags") or []:
             if tag.startswith(prefix) and "-p" in tag[len(prefix):]:
@@ -321,11 +336,16 @@ def _spread(pt) -> float:
     return (max(tot) - min(tot)) / 2 / statistics.median(tot) if len(tot) > 1 else 0.0
 
 
+_CLIENT_TEXT = {"docker": "`docker` (the lab's dockerd, Docker Engine 20.10)",
+                "ctr": "`ctr` (the lab's containerd 1.6 through `ctr image pull` and `ctr run`)"}
+
+
 def write_report(path: Path, r: dict) -> None:
     pc = lambda x: f"{100 * x:.0f} %"  # noqa: E731
     L = ["# Layouts chosen by simulation: measured in the lab\n",
          f"Generated by `scripts/validate_layouts.py`{' on ' + r['date'] if r.get('date') else ''} (2 cores); "
-         f"{r['reps']} cold pulls + starts per candidate and link, interleaved, medians.\n",
+         f"{r['reps']} cold pulls + starts per candidate and link, interleaved, medians; engine and client "
+         f"profile: {_CLIENT_TEXT[r.get('client', 'docker')]}.\n",
          "Re-run (root): `.venv/bin/python scripts/validate_layouts.py` (tears its lab down afterwards).\n",
          *([f"Sources: {r['sources']}.\n"] if r.get("sources") else []),
          "## Result\n",
@@ -467,6 +487,9 @@ def _by_rate(per: list[dict], rates) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", default="nginx,pyweb,nodeweb,javaweb,ffmpegjob")
+    ap.add_argument("--client", choices=CLIENTS, default="docker",
+                    help="The engine that pulls and runs, and the client profile the optimizer targets: docker "
+                         "(the lab's dockerd) or ctr (the lab's containerd; zstd candidates added).")
     ap.add_argument("--rates", default="50,200,1000", help="Mbit/s for tc tbf")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--calib-reps", type=int, default=5)
@@ -506,7 +529,7 @@ def main(argv=None) -> int:
         return 2
     res = run([x for x in a.images.split(",") if x], [int(x) for x in a.rates.split(",") if x], a.reps,
               a.calib_reps, None if a.no_report else Path(a.report), a.json, min_gain=a.min_gain,
-              keep_pulled=a.keep_pulled)
+              keep_pulled=a.keep_pulled, grid=GRID_ZSTD if a.client == "ctr" else GRID, client_name=a.client)
     print(json.dumps(res["by_rate"], indent=1))
     return 0
 

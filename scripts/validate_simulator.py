@@ -493,8 +493,19 @@ class Point:
         return statistics.median([p + s for p, s in zip(self.pulls, self.starts)])
 
 
+def engine_pull(api, ref: str, digests: list[str]) -> C.PullTiming:
+    """A timed cold pull by the lab's dockerd (``api``) or by another engine with a ``timed_pull``
+    (`lab_containerd.Ctr`)."""
+    return api.timed_pull(ref) if hasattr(api, "timed_pull") else C.timed_pull(api, ref, digests)
+
+
+def engine_run(api, ref: str, probe: dict) -> tuple[float, float, float]:
+    return api.run_until_ready(ref, probe) if hasattr(api, "run_until_ready") else run_until_ready(api, ref, probe)
+
+
 def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Point, push_addr: str = REG_ADDR) -> None:
-    """``reps`` cold pulls + runs, each of a freshly salted copy (nothing deleted before a pull)."""
+    """``reps`` cold pulls + runs, each of a freshly salted copy (nothing deleted before a pull);
+    ``api``: the lab dockerd's, or another engine's (see `engine_pull`)."""
     img, variant = repo_tag.split("/", 1)[1].split(":")
     for k in range(reps):
         best = None
@@ -504,10 +515,10 @@ def measure_point(api, addr: str, repo_tag: str, probe: dict, reps: int, pt: Poi
             digests = [l["digest"] for l in _manifest(push_addr, rt)["layers"]]
             C.quiesce()
             with steal.StealMeter() as meter:
-                timing = C.timed_pull(api, ref, digests)
+                timing = engine_pull(api, ref, digests)
                 if timing.error:
                     raise RuntimeError(f"{ref}: pull failed: {timing.error}")
-                cs, _ready, total_start = run_until_ready(api, ref, probe)
+                cs, _ready, total_start = engine_run(api, ref, probe)
             if best is None or meter.fraction < best[0]:
                 best = (meter.fraction, timing, cs, total_start)
             if steal.quiet(meter.fraction):
@@ -544,10 +555,10 @@ def warm_ready(api, addr: str, repo_tag: str, probe: dict, n: int = 3) -> float:
     The image stays (deleting it would slow the next pulls down: see `C.SynthLayer.salted`).
     """
     ref = f"{addr}/{repo_tag}"
-    t = C.timed_pull(api, ref, [])
+    t = engine_pull(api, ref, [])
     if t.error:
         raise RuntimeError(f"{ref}: pull failed: {t.error}")
-    vals = [run_until_ready(api, ref, probe)[1] for _ in range(n)]
+    vals = [engine_run(api, ref, probe)[1] for _ in range(n)]
     return statistics.median(vals)
 
 
@@ -575,11 +586,11 @@ def link_profile(mbit: float | None, rtt_ms: float, dirpath: Path) -> str:
     return str(path)
 
 
-def predict(addr: str, repo_tag: str, host: str, link: str, ready: float) -> dict:
+def predict(addr: str, repo_tag: str, host: str, link: str, ready: float, client: str = "docker") -> dict:
     from imgopt.image.transports import SourceOptions
     from imgopt.simulate import api as A
 
-    opts = A.SimulateOptions(registries=[link], clients=["docker"], host=host, ready_time=ready)
+    opts = A.SimulateOptions(registries=[link], clients=[client], host=host, ready_time=ready)
     r = A.simulate_images(f"docker://{addr}/{repo_tag}", opts, source=SourceOptions(insecure=True)).results[0]
     dl_end = max((t["end"] for t in r.timeline if t["task"].endswith("download")), default=0.0)
     unpack = {t["layer"]: round(t["busy"], 4) for t in r.timeline if t["task"].endswith("decompress+extract")}

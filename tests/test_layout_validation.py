@@ -78,3 +78,26 @@ def test_optimized_and_default_layouts_measured_on_a_shaped_link(tmp_path):
     V = sys.modules["validate_simulator"]
     assert V.NS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert subprocess.run(["ip", "link", "show", V.VETH_H], capture_output=True).returncode != 0
+
+
+def test_lab_containerd_pulls_and_runs_zstd_candidates(tmp_path):
+    """--client ctr: the lab's own containerd pulls each candidate (zstd too) with ctr and runs it until its
+    probe passes; the optimizer and the predictions use the ctr profile; the containerd goes with the lab."""
+    require_lab()
+    L = _script()
+    grid = [g for g in L.GRID_ZSTD if g[0] in ("gzip6-1x1", "zstd3-1x1", "none-1x1")]
+    res = L.run(["nginx"], [1000], reps=1, calib_reps=2, report=tmp_path / "r.md", json_out=None, grid=grid,
+                client_name="ctr")
+    (p,) = res["points"]
+    cands = {c["label"]: c for c in p["candidates"]}
+    assert {"gzip6-1x1", "zstd3-1x1", "none-1x1"} <= set(cands)
+    assert cands["zstd3-1x1"]["compressed"] < cands["none-1x1"]["compressed"] / 2  # really compressed
+    for c in cands.values():
+        assert c["measured_total"] > c["measured_pull"] > 0 and c["predicted_total"] > c["predicted_pull"] > 0
+        # ctr printed "unpacking" (every blob fetched) before it returned
+        assert 0 < c["download_phase"][0] < c["measured_pull"]
+    assert "`ctr`" in (tmp_path / "r.md").read_text()
+    LC = sys.modules["lab_containerd"]
+    assert not LC.ROOT_DIR.exists() and not Path(LC.SOCK).exists()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert LC.SOCK not in ps

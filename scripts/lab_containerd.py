@@ -55,9 +55,13 @@ class Ctr:
     def __exit__(self, *exc) -> None:
         self.teardown()
 
+    @staticmethod
+    def argv(*args: str) -> list[str]:
+        """A `ctr` command line against the lab containerd."""
+        return ["ctr", "-a", SOCK, "-n", NAMESPACE, *args]
+
     def ctr(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        p = subprocess.run(["ctr", "-a", SOCK, "-n", NAMESPACE, *args], capture_output=True, text=True,
-                           timeout=timeout)
+        p = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args[:3])}: {p.stderr.strip()[-600:]}")
         return p
@@ -86,7 +90,7 @@ class Ctr:
     def timed_pull(self, ref: str, timeout: float = 3600) -> C.PullTiming:
         """``ctr image pull``; ``layers`` holds one entry whose ``dl_end`` is when unpacking began."""
         t0 = time.monotonic()
-        p = subprocess.Popen(["ctr", "-a", SOCK, "-n", NAMESPACE, "images", "pull", "--plain-http", ref],
+        p = subprocess.Popen(self.argv("images", "pull", "--plain-http", ref),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         fetched: list[float] = []
 
@@ -117,30 +121,25 @@ class Ctr:
         cid = f"lab{os.getpid()}-{self._n}"
         if probe.get("type") == "exit":
             t0 = time.monotonic()
-            p = subprocess.run(["ctr", "-a", SOCK, "-n", NAMESPACE, "run", "--rm", ref, cid], capture_output=True,
+            p = subprocess.run(self.argv("run", "--rm", ref, cid), capture_output=True,
                                text=True, timeout=probe.get("timeout", timeout))
             t1 = time.monotonic()
             if p.returncode != probe.get("expect_exit", 0) or probe.get("expect_output", "") not in p.stdout + p.stderr:
                 raise RuntimeError(f"{ref}: job exited {p.returncode} (output: {(p.stdout + p.stderr)[-300:]})")
             return 0.0, t1 - t0, t1 - t0  # ctr run --rm: create, start and the job in one command
-        poller = subprocess.Popen(["/usr/bin/python3", "-c", V.POLLER, str(probe["port"]), probe.get("path", "/"),
-                                   probe.get("expect_body", ""), str(timeout)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.05)
+        return V.probe_until_ready(ref, probe, timeout, self._started(ref, cid))
+
+    @contextlib.contextmanager
+    def _started(self, ref: str, cid: str):
+        """`ctr run -d` (its own network namespace, loopback up): (pid, before run, run returned, no logs);
+        the task and container removed afterwards."""
         try:
             t0 = time.monotonic()
             self.ctr("run", "-d", ref, cid)
             t1 = time.monotonic()
             pid = next(l.split()[1] for l in self.ctr("task", "ls").stdout.splitlines()[1:] if l.split()[0] == cid)
-            out, errs = poller.communicate(f"{pid}\n", timeout=timeout + 10)
-            if poller.returncode != 0:
-                raise RuntimeError(f"{ref}: probe never passed ({errs.strip()[:200]})")
-            t_ready = float(out.strip())
-            return t1 - t0, t_ready - t1, t_ready - t0
+            yield pid, t0, t1, lambda: ""
         finally:
-            if poller.poll() is None:
-                poller.kill()
-                poller.wait()
             self.ctr("task", "kill", "-s", "SIGKILL", cid, check=False)
             for _ in range(100):
                 if self.ctr("task", "rm", "-f", cid, check=False).returncode == 0:

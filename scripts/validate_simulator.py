@@ -418,23 +418,35 @@ def run_until_ready(api, ref: str, probe: dict, timeout: float = 120) -> tuple[f
     """
     if probe.get("type") == "exit":
         return _run_job(api, ref, probe, timeout)
+    return probe_until_ready(ref, probe, timeout, _started_pid(api, ref))
+
+
+def probe_until_ready(ref: str, probe: dict, timeout: float, started) -> tuple[float, float, float]:
+    """The HTTP probe of `run_until_ready`, for any engine: the poller starts, then ``started`` (a context
+    manager that starts the container and yields its pid, the time before create, the time start returned
+    and a function giving its last output) is entered; (create+start s, start-returned -> ready s, total s)."""
     poller = subprocess.Popen(["/usr/bin/python3", "-c", POLLER, str(probe["port"]), probe.get("path", "/"),
                                probe.get("expect_body", ""), str(timeout)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.05)
     try:
-        with _started(api, ref) as (cid, t0, t1):
-            pid = api.inspect_container(cid)["State"]["Pid"]
+        with started as (pid, t0, t1, logs):
             out, errs = poller.communicate(f"{pid}\n", timeout=timeout + 10)
             if poller.returncode != 0:
-                logs = api.logs(cid, tail=5).decode(errors="replace")
-                raise RuntimeError(f"{ref}: probe never passed ({errs.strip()[:200]}; logs: {logs[-300:]})")
+                raise RuntimeError(f"{ref}: probe never passed ({errs.strip()[:200]}; logs: {logs()[-300:]})")
             t_ready = float(out.strip())
             return t1 - t0, t_ready - t1, t_ready - t0
     finally:
         if poller.poll() is None:
             poller.kill()
             poller.wait()
+
+
+@contextlib.contextmanager
+def _started_pid(api, ref: str):
+    with _started(api, ref) as (cid, t0, t1):
+        yield (api.inspect_container(cid)["State"]["Pid"], t0, t1,
+               lambda: api.logs(cid, tail=5).decode(errors="replace"))
 
 
 @contextlib.contextmanager

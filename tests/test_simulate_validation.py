@@ -35,7 +35,9 @@ def _validator():
 def test_prediction_matches_real_pulls_on_a_shaped_link():
     require_lab()
     V = _validator()
-    summary = V.run_validation(["nginx"], ["full"], [200, 1000], [], [], reps=1, calib_reps=2, report=None,
+    # calibrate's own default of 3 pulls per synthetic image: the median of 2 is their mean, and one slow
+    # first pull (CI, 2026-12-03: bin-none 2.11 s, then 0.64 s) made every prediction 33-43 % too long
+    summary = V.run_validation(["nginx"], ["full"], [200, 1000], [], [], reps=1, calib_reps=3, report=None,
                                recal=False)
     pts = summary["points"]
     assert len(pts) == 2

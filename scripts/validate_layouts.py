@@ -203,7 +203,7 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
         min_gain: float = 100 * MIN_GAIN, keep_pulled: bool = False, client_name: str = "docker") -> dict:
     """``client_name``: the engine that pulls and runs (``docker``: the lab's dockerd; ``ctr``: the lab's
     containerd through ``ctr``), and the client profile the optimizer and the predictions use.  The host
-    profile is calibrated on the lab's dockerd either way (same host, disk and Go extraction code)."""
+    profile is calibrated through the same engine (``imgopt calibrate``, or ``--containerd`` for ctr)."""
     assert grid[0][0] == DEFAULT, "the default layout comes first: it is the one verified"
     import lab_containerd
     from imgopt.image.docker_engine import docker_client
@@ -221,8 +221,10 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
             lab.shape(1000)
             log("calibrating the lab daemon")
             host_path.parent.mkdir(parents=True)
-            C.run_calibration(C.CalibrateOptions(output=str(host_path), docker_host=V.SOCK, reps=calib_reps,
-                                                 name="lab", cleanup=False), log=log)
+            # the engine measured is the one calibrated: containerd's Go unpack is not dockerd's
+            C.run_calibration(C.CalibrateOptions(output=str(host_path), docker_host=None if ctr else V.SOCK,
+                                                 containerd=lab_containerd.SOCK if ctr else None,
+                                                 reps=calib_reps, name="lab", cleanup=False), log=log)
             links = {r: V.link_profile(r, 0.0, tmp) for r in rates}
             cands: dict[str, dict[str, Candidate]] = {}
             ready: dict[str, float] = {}

@@ -62,6 +62,7 @@ MB = 1e6
 class CalibrateOptions:
     output: str | None = None
     docker_host: str | None = None
+    containerd: str | None = None  # a containerd socket: measure through `ctr` instead of the Docker daemon
     registry: str = "auto"
     use_docker: bool = True
     reps: int = 3
@@ -537,7 +538,12 @@ def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) 
         })
         calib["method"] = "in-process"
     else:
-        doc_update, calib_update = _docker_calibration(opts, imgs, codecs, log)
+        if opts.containerd:
+            from imgopt.simulate.calibrate_ctr import ctr_calibration
+
+            doc_update, calib_update = ctr_calibration(opts, imgs, codecs, log)
+        else:
+            doc_update, calib_update = _docker_calibration(opts, imgs, codecs, log)
         doc.update(doc_update)
         calib.update(calib_update)
     doc["calibration"] = calib

@@ -63,6 +63,9 @@ def simulate(image, profile_path, registries, clients, host, compare, what_ifs, 
               help="Host profile to write (default: ~/.config/imgopt/simulate/host/calibrated.yaml).")
 @click.option("--docker-host", default=None, metavar="URL",
               help="Docker daemon to measure (default: DOCKER_HOST or the default socket).")
+@click.option("--containerd", default=None, metavar="SOCKET",
+              help="Measure containerd through ctr instead of the Docker daemon (e.g. "
+                   "/run/containerd/containerd.sock; a namespace of its own, removed afterwards).")
 @click.option("--registry", default="auto", show_default=True, metavar="auto|HOST:PORT",
               help="Loopback registry the daemon pulls from; auto starts a temporary docker-registry.")
 @click.option("--no-docker", is_flag=True, help="Only measure in-process (codecs, file extraction): less faithful.")
@@ -72,7 +75,7 @@ def simulate(image, profile_path, registries, clients, host, compare, what_ifs, 
 @click.option("--name", default=None, help="Profile name (default: this host's name).")
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
-def calibrate(output, docker_host, registry, no_docker, reps, payload_mb, name, quiet):
+def calibrate(output, docker_host, containerd, registry, no_docker, reps, payload_mb, name, quiet):
     """Measure this host's pull pipeline and write a host profile.
 
     Pushes small synthetic images (real binaries from this host, one with
@@ -82,11 +85,21 @@ def calibrate(output, docker_host, registry, no_docker, reps, payload_mb, name, 
     per file and per layer, download ingest rate, container create and start.
     On a virtual machine a pull that lost more than 10 % of the CPU to the
     hypervisor (steal) is measured again, and calibrate warns if it stays so.
+
+    With --containerd the pulls go through containerd's ctr instead: each
+    image's blobs are fetched first, then unpacked, and ctr's own unpack
+    time is used.
     """
     from imgopt.formats import emit, render
     from imgopt.simulate.calibrate import CalibrateOptions, run_calibration
 
-    opts = CalibrateOptions(output=output, docker_host=docker_host, registry=registry, use_docker=not no_docker,
+    if containerd and (no_docker or docker_host):
+        from imgopt.errors import BadInput
+
+        raise BadInput("--containerd", "measures containerd instead of the Docker daemon: drop "
+                                       f"{'--no-docker' if no_docker else '--docker-host'}")
+    opts = CalibrateOptions(output=output, docker_host=docker_host, containerd=containerd, registry=registry,
+                            use_docker=not no_docker,
                             reps=reps, payload_mb=payload_mb, name=name, quiet=quiet)
     result = run_calibration(opts, log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
     emit(render("calibration", "text", result))

@@ -25,6 +25,7 @@ import time
 from typing import Callable
 
 from imgopt.errors import BadInput, DaemonError, NotFound
+from imgopt.simulate import steal
 
 NAMESPACE = "imgopt-calibrate"
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
@@ -101,6 +102,34 @@ class CtrClient:
         self.run("namespaces", "rm", self.namespace, check=False)
 
 
+def _quiet_unpack(ctr: CtrClient, addr: str, ref: str, layers, base, noop: float, log, retried: list[str]):
+    """(fetch s, unpack s, CPU steal share, layers) of ``ref``: fetched, then unpacked under a
+    :class:`steal.StealMeter`; taken again on ``base`` salted anew while the hypervisor stole more than
+    steal.QUIET of the CPU, at most steal.ATTEMPTS times, and the least-stolen attempt kept (as the Docker
+    path does)."""
+    from imgopt.simulate import calibrate as C
+
+    best = None
+    repo, _, tag = ref.removeprefix(addr + "/").rpartition(":")
+    for attempt in range(steal.ATTEMPTS):
+        if attempt:
+            layers = [l.salted(f"retry-{time.time_ns()}-{k}") for k, l in enumerate(base)]
+            C.push(addr, repo, f"{tag}-a{attempt}", layers)
+            ref = f"{addr}/{repo}:{tag}-a{attempt}"
+            retried.append(ref)
+        C.quiesce()
+        fetched = ctr.fetch(ref)
+        C.quiesce()
+        with steal.StealMeter() as meter:
+            up = max(0.0, ctr.unpack(ref) - noop)
+        if best is None or meter.fraction < best[2]:
+            best = (fetched, up, meter.fraction, layers)
+        if steal.quiet(meter.fraction):
+            break
+        log(f"calibrate: {100 * meter.fraction:.0f} % of the CPU stolen during an unpack: measuring it again")
+    return best
+
+
 def _median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -135,6 +164,8 @@ def ctr_calibration(opts, imgs, codecs, log: Callable[[str], None]) -> tuple[dic
         obs: dict[str, list] = {k: [] for k in imgs}
         dl: list[tuple[int, float]] = []
         noops, walls, creates, starts = [], [], [], []
+        stolen: list[float] = []  # each kept unpack's CPU steal
+        retried: list[str] = []
         try:
             ctr.fetch(run_ref)  # warm-up (a daemon's first pull is slower), and the run image
             ctr.unpack(run_ref)
@@ -145,14 +176,19 @@ def ctr_calibration(opts, imgs, codecs, log: Callable[[str], None]) -> tuple[dic
             noop = _median(noops)
             fetch_noops = [ctr.fetch(run_ref) for _ in range(3)]
             for name, ref, layers in runs:
-                C.quiesce()
-                fetched = ctr.fetch(ref)
-                C.quiesce()
-                up = max(0.0, ctr.unpack(ref) - noop)
+                fetched, up, stolen_share, layers = _quiet_unpack(ctr, addr, ref, layers, imgs[name], noop, log,
+                                                                  retried)
+                stolen.append(stolen_share)
                 obs[name].extend([up / len(layers)] * len(layers) if name == "layers" else [up])
                 if name in ("bin-none", "bin-gz"):
                     dl.append((len(layers[0].blob), max(1e-6, fetched - _median(fetch_noops))))
-                log(f"calibrate: ctr {name}: fetch {fetched:.2f} s, unpack {up:.3f} s")
+                log(f"calibrate: ctr {name}: fetch {fetched:.2f} s, unpack {up:.3f} s"
+                    + (f" ({100 * stolen_share:.0f} % CPU steal)" if stolen_share > steal.QUIET else ""))
+            noisy = sum(1 for x in stolen if x > steal.QUIET)
+            if noisy:
+                log(f"calibrate: warning: {noisy} of {len(stolen)} unpacks lost more than {100 * steal.QUIET:.0f} % "
+                    f"of the CPU to the hypervisor ({steal.ATTEMPTS} attempts each); the profile is pessimistic: "
+                    "calibrate again when the machine is quieter")
             for k in range(max(3, opts.reps)):
                 c, s = ctr.create_start(run_ref, f"calib-{time.time_ns()}-{k}")
                 creates.append(c)
@@ -183,6 +219,8 @@ def ctr_calibration(opts, imgs, codecs, log: Callable[[str], None]) -> tuple[dic
         "client_pulls_zstd": True,
         "zstd_source": "client",
         "noop_unpack_ms": round(1e3 * noop, 2),
+        "cpu_steal_pct": {"median": round(100 * (_median(stolen) or 0.0), 1),
+                          "max": round(100 * max(stolen, default=0.0), 1)},
         "unpack_s": {k: [round(x, 4) for x in v] for k, v in obs.items() if v},
         "layer_tar_bytes": {k: len(v[0].tar) for k, v in imgs.items()},
         "layer_entries": {k: v[0].entries for k, v in imgs.items()},

@@ -509,6 +509,10 @@ class CalibrationResult:
 
 
 def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) -> CalibrationResult:
+    if opts.use_docker and opts.containerd:
+        from imgopt.simulate.calibrate_ctr import CtrClient
+
+        CtrClient(opts.containerd)  # an unreachable daemon fails before the images are built
     salt = f"{socket.gethostname()}-{time.time_ns()}"
     log("calibrate: building synthetic images")
     imgs = synthetic_images(opts.payload_mb, salt)

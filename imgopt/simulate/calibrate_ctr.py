@@ -16,6 +16,7 @@ those of containerd's own Go decompression and extraction, which differ from doc
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -49,6 +50,9 @@ class CtrClient:
         if not exe:
             raise NotFound("--containerd", "ctr is not installed (it comes with containerd)")
         self.exe, self.address, self.namespace = exe, address, namespace
+        path = address.removeprefix("unix://")
+        if "://" not in path and not os.path.exists(path):
+            raise NotFound(address, "containerd not reachable: no such socket")
         p = self.run("version", check=False, timeout=30)
         if p.returncode != 0 or "Server:" not in p.stdout:
             raise DaemonError(address, f"containerd not reachable: {(p.stderr.strip() or p.stdout.strip())[-200:]}")

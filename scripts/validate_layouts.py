@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import validate_simulator as V  # noqa: E402
 from imgopt.minify.optimize import MIN_GAIN, beats  # noqa: E402
 from imgopt.simulate import calibrate as C  # noqa: E402
+from imgopt.simulate.calibrate_ctr import run_ctr_calibration  # noqa: E402
 
 IMGOPT = str(Path(sys.executable).parent / "imgopt")
 # (label, codec, level, split): the default first
@@ -222,9 +223,10 @@ def run(images, rates, reps, calib_reps, report: Path | None, json_out: str | No
             log("calibrating the lab daemon")
             host_path.parent.mkdir(parents=True)
             # the engine measured is the one calibrated: containerd's Go unpack is not dockerd's
-            C.run_calibration(C.CalibrateOptions(output=str(host_path), docker_host=None if ctr else V.SOCK,
-                                                 containerd=lab_containerd.SOCK if ctr else None,
-                                                 reps=calib_reps, name="lab", cleanup=False), log=log)
+            calibrate = run_ctr_calibration if ctr else C.run_calibration
+            calibrate(C.CalibrateOptions(output=str(host_path), docker_host=None if ctr else V.SOCK,
+                                         containerd=lab_containerd.SOCK if ctr else None,
+                                         reps=calib_reps, name="lab", cleanup=False), log=log)
             links = {r: V.link_profile(r, 0.0, tmp) for r in rates}
             cands: dict[str, dict[str, Candidate]] = {}
             ready: dict[str, float] = {}

@@ -62,7 +62,7 @@ MB = 1e6
 class CalibrateOptions:
     output: str | None = None
     docker_host: str | None = None
-    containerd: str | None = None  # a containerd socket: measure through `ctr` instead of the Docker daemon
+    containerd: str | None = None  # a containerd socket: calibrate_ctr.run_ctr_calibration measures through `ctr`
     registry: str = "auto"
     use_docker: bool = True
     reps: int = 3
@@ -508,11 +508,13 @@ class CalibrationResult:
     profile: dict
 
 
-def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) -> CalibrationResult:
-    if opts.use_docker and opts.containerd:
-        from imgopt.simulate.calibrate_ctr import CtrClient
-
-        CtrClient(opts.containerd)  # an unreachable daemon fails before the images are built
+def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print,
+                    measure: Callable | None = None) -> CalibrationResult:
+    """Build the synthetic images, measure them with ``measure(opts, imgs, codecs, log) -> (profile fields,
+    calibration record)`` (default: through the Docker daemon; containerd's is
+    :func:`imgopt.simulate.calibrate_ctr.run_ctr_calibration`), write the host profile."""
+    if opts.containerd and measure is None:
+        raise ValueError("CalibrateOptions.containerd: use calibrate_ctr.run_ctr_calibration")
     salt = f"{socket.gethostname()}-{time.time_ns()}"
     log("calibrate: building synthetic images")
     imgs = synthetic_images(opts.payload_mb, salt)
@@ -542,12 +544,7 @@ def run_calibration(opts: CalibrateOptions, log: Callable[[str], None] = print) 
         })
         calib["method"] = "in-process"
     else:
-        if opts.containerd:
-            from imgopt.simulate.calibrate_ctr import ctr_calibration
-
-            doc_update, calib_update = ctr_calibration(opts, imgs, codecs, log)
-        else:
-            doc_update, calib_update = _docker_calibration(opts, imgs, codecs, log)
+        doc_update, calib_update = (measure or _docker_calibration)(opts, imgs, codecs, log)
         doc.update(doc_update)
         calib.update(calib_update)
     doc["calibration"] = calib

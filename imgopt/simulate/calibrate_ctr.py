@@ -106,6 +106,14 @@ class CtrClient:
         self.run("namespaces", "rm", self.namespace, check=False)
 
 
+def run_ctr_calibration(opts, log: Callable[[str], None] = print):
+    """:func:`calibrate.run_calibration` measured through ``ctr`` on ``opts.containerd``."""
+    from imgopt.simulate import calibrate as C
+
+    CtrClient(opts.containerd)  # an unreachable daemon fails before the images are built
+    return C.run_calibration(opts, log, measure=ctr_calibration)
+
+
 def _quiet_unpack(ctr: CtrClient, addr: str, ref: str, layers, base, noop: float, log, retried: list[str]):
     """(fetch s, unpack s, CPU steal share, layers) of ``ref``: fetched, then unpacked under a
     :class:`steal.StealMeter`; taken again on ``base`` salted anew while the hypervisor stole more than

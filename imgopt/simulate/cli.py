@@ -101,5 +101,7 @@ def calibrate(output, docker_host, containerd, registry, no_docker, reps, payloa
     opts = CalibrateOptions(output=output, docker_host=docker_host, containerd=containerd, registry=registry,
                             use_docker=not no_docker,
                             reps=reps, payload_mb=payload_mb, name=name, quiet=quiet)
+    if containerd:
+        from imgopt.simulate.calibrate_ctr import run_ctr_calibration as run_calibration  # noqa: F811
     result = run_calibration(opts, log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
     emit(render("calibration", "text", result))
